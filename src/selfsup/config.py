@@ -1,0 +1,137 @@
+"""Typed, validated parameters for every stage.
+
+Each pipeline validates its ``params:<stage>`` dictionary here before any work
+starts, so a wrong value fails in one line that names the parameter, the value
+and what is allowed.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class ParameterError(ValueError):
+    """A parameter has a value that is not allowed."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class IngestionParams(_Strict):
+    dataset: Literal["digits"] = "digits"
+    path: str | None = None
+    test_fraction: float = Field(0.2, gt=0, lt=1)
+    seed: int = 0
+
+
+class AugmentationParams(_Strict):
+    """Per-sample random view generation; see ``selfsup.augment``."""
+
+    views_per_image: int = Field(8, ge=2)
+    seed: int = 0
+    batch_size: int = Field(512, ge=1)
+    crop_scale: tuple[float, float] = (0.5, 1.0)
+    crop_ratio: tuple[float, float] = (0.75, 1.3333)
+    max_translate: float = Field(0.1, ge=0, le=0.5)
+    hflip_p: float = Field(0.0, ge=0, le=1)
+    brightness: float = Field(0.4, ge=0, le=1)
+    contrast: float = Field(0.4, ge=0, le=1)
+    saturation: float = Field(0.0, ge=0, le=1)
+    color_jitter_p: float = Field(0.8, ge=0, le=1)
+    grayscale_p: float = Field(0.0, ge=0, le=1)
+    blur_p: float = Field(0.3, ge=0, le=1)
+    blur_sigma: tuple[float, float] = (0.1, 1.0)
+    noise_std: float = Field(0.03, ge=0, le=1)
+    solarize_p: float = Field(0.0, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _ranges(self) -> "AugmentationParams":
+        _check_range("augmentation.crop_scale", self.crop_scale, 0.0, 1.0)
+        _check_range("augmentation.crop_ratio", self.crop_ratio, 0.0, float("inf"))
+        _check_range("augmentation.blur_sigma", self.blur_sigma, 0.0, float("inf"))
+        return self
+
+
+class SimCLRParams(_Strict):
+    temperature: float = Field(0.5, gt=0)
+    projection_dim: int = Field(128, ge=1)
+    hidden_dim: int = Field(512, ge=1)
+
+
+class SmallCNNParams(_Strict):
+    widths: tuple[int, ...] = (32, 64, 128, 256)
+
+
+class PretrainingParams(_Strict):
+    method: Literal["simclr"] = "simclr"
+    backbone: Literal["small_cnn"] = "small_cnn"
+    epochs: int = Field(30, ge=1)
+    batch_size: int = Field(256, ge=2)
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    learning_rate: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    warmup_epochs: float = Field(2.0, ge=0)
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    channels_last: bool = True
+    simclr: SimCLRParams = SimCLRParams()
+    small_cnn: SmallCNNParams = SmallCNNParams()
+
+
+class FeatureExtractionParams(_Strict):
+    batch_size: int = Field(512, ge=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+class EvaluationParams(_Strict):
+    knn_k: tuple[int, ...] = (20, 200)
+    label_fractions: tuple[float, ...] = (0.01, 0.1)
+    linear_max_iter: int = Field(1000, ge=1000)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _positive(self) -> "EvaluationParams":
+        if not self.knn_k or any(k < 1 for k in self.knn_k):
+            raise ValueError(f"knn_k must be positive integers, got {list(self.knn_k)}")
+        if any(not 0 < f < 1 for f in self.label_fractions):
+            raise ValueError(
+                f"label_fractions must lie in (0, 1), got {list(self.label_fractions)}"
+            )
+        return self
+
+
+class ReportingParams(_Strict):
+    embedding_plot_points: int = Field(2000, ge=10)
+    seed: int = 0
+
+
+def _check_range(name: str, pair: tuple[float, float], low: float, high: float) -> None:
+    lo, hi = pair
+    if not (low < lo <= hi <= high):
+        raise ValueError(f"{name} must satisfy {low} < min <= max <= {high}, got {list(pair)}")
+
+
+def validate(model: type[_Strict], section: str, values: dict | None) -> _Strict:
+    """Build ``model`` from ``values`` or raise one ``ParameterError`` naming the culprit."""
+    try:
+        return model.model_validate(values or {})
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            where = ".".join(str(p) for p in (section, *err["loc"]))
+            value = err.get("input")
+            problems.append(f"{where}={value!r}: {err['msg']}")
+        raise ParameterError("; ".join(problems)) from None
+
+
+SCHEMAS: dict[str, type[_Strict]] = {
+    "ingestion": IngestionParams,
+    "augmentation": AugmentationParams,
+    "pretraining": PretrainingParams,
+    "feature_extraction": FeatureExtractionParams,
+    "evaluation": EvaluationParams,
+    "reporting": ReportingParams,
+}

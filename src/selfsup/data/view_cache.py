@@ -1,0 +1,111 @@
+"""The view cache: K pre-computed augmented views per image, keyed by content.
+
+Layout of a cache folder: ``views.npy`` (uint8 N×K×C×H×W) and ``meta.json``
+(key, shape, parameters). ``meta.json`` is written last and removed first, so a
+build that was interrupted is never mistaken for a complete cache.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from selfsup.atomic import atomic_path, atomic_write_text
+from selfsup.augment import AUGMENT_VERSION, iter_view_chunks
+from selfsup.config import AugmentationParams
+from selfsup.data.store import content_hash
+
+logger = logging.getLogger(__name__)
+
+VIEWS_FILE = "views.npy"
+META_FILE = "meta.json"
+
+
+@dataclass(frozen=True)
+class ViewCache:
+    views: np.ndarray  # uint8 (N, K, C, H, W), usually memory-mapped
+    key: str
+
+    @property
+    def views_per_image(self) -> int:
+        return self.views.shape[1]
+
+
+def cache_key(images: np.ndarray, positions: np.ndarray, params: AugmentationParams) -> str:
+    return content_hash(
+        images,
+        content_hash(np.asarray(positions, dtype=np.int64)),
+        f"augment-v{AUGMENT_VERSION}",
+        params.model_dump_json(),
+    )
+
+
+def open_cache(directory: str | Path) -> ViewCache | None:
+    """The complete cache in ``directory``, or None when absent or incomplete."""
+    directory = Path(directory)
+    meta_path, views_path = directory / META_FILE, directory / VIEWS_FILE
+    if not meta_path.exists() or not views_path.exists():
+        return None
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    views = np.load(views_path, mmap_mode="r")
+    if list(views.shape) != meta["shape"]:
+        logger.warning("View cache %s has shape %s, expected %s: ignoring it", views_path, views.shape, meta["shape"])
+        return None
+    return ViewCache(views, meta["key"])
+
+
+def ensure_cache(
+    directory: str | Path, images: np.ndarray, positions: np.ndarray, params: AugmentationParams
+) -> ViewCache:
+    """Views of ``images[positions]``: reuse the cache in ``directory`` when its key matches, else rebuild."""
+    directory = Path(directory)
+    key = cache_key(images, positions, params)
+    existing = open_cache(directory)
+    if existing is not None and existing.key == key:
+        logger.info("View cache %s is up to date (key %s): reusing it", directory, key[:12])
+        return existing
+    reason = "no complete cache" if existing is None else f"key changed from {existing.key[:12]}"
+    logger.info("Building view cache %s (key %s; %s)", directory, key[:12], reason)
+    _build(directory, images, positions, params, key)
+    return open_cache(directory)
+
+
+def _build(
+    directory: Path, images: np.ndarray, positions: np.ndarray, params: AugmentationParams, key: str
+) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / META_FILE).unlink(missing_ok=True)
+    _, c, h, w = images.shape
+    n = len(positions)
+    shape = (n, params.views_per_image, c, h, w)
+    with atomic_path(directory / VIEWS_FILE) as tmp:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
+        with tqdm(total=n, desc="view cache", unit="img", disable=None) as bar:
+            for rows, views in iter_view_chunks(images, positions, params):
+                out[rows] = views
+                bar.update(rows.stop - rows.start)
+        out.flush()
+        del out
+    meta = {"key": key, "shape": list(shape), "params": params.model_dump(mode="json")}
+    atomic_write_text(directory / META_FILE, json.dumps(meta, indent=2))
+
+
+@dataclass(frozen=True)
+class ViewCacheRequest:
+    """What a view cache must hold; a storage layer turns it into a ``ViewCache``.
+
+    Building is deferred to the layer that knows the cache's folder, so that a
+    cache whose key already matches is reused without computing a single view.
+    """
+
+    images: np.ndarray
+    positions: np.ndarray
+    params: AugmentationParams
+
+    def realise(self, directory: str | Path) -> ViewCache:
+        return ensure_cache(directory, self.images, self.positions, self.params)

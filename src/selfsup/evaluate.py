@@ -1,0 +1,100 @@
+"""The evaluation protocol of DESIGN.md, on frozen features.
+
+kNN (cosine, 1/distance votes), a standardised logistic-regression probe on all
+labels and on stratified label fractions, and k-means clustering scored by NMI,
+ARI and Hungarian-matched accuracy. Train split fits, test split scores.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from sklearn.cluster import KMeans
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from sklearn.model_selection import train_test_split
+from sklearn.neighbors import KNeighborsClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+logger = logging.getLogger(__name__)
+
+METRIC_KEYS = ("knn_k20", "knn_k200", "linear", "linear_1pct", "linear_10pct", "kmeans_nmi", "kmeans_ari", "kmeans_acc")
+
+
+def knn_accuracy(train_x, train_y, test_x, test_y, k: int) -> float:
+    classifier = KNeighborsClassifier(n_neighbors=k, metric="cosine", weights="distance", algorithm="brute")
+    classifier.fit(train_x, train_y)
+    return float(np.mean(classifier.predict(test_x) == test_y))
+
+
+def linear_probe(train_x, train_y, test_x, max_iter: int = 1000) -> np.ndarray:
+    """Test-set predictions of LogisticRegression (lbfgs, C=1) on standardised features."""
+    probe = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, solver="lbfgs", max_iter=max_iter))
+    probe.fit(train_x, train_y)
+    return probe.predict(test_x)
+
+
+def label_fraction(labels: np.ndarray, fraction: float, seed: int = 0) -> np.ndarray:
+    """Positions of a stratified ``fraction`` of ``labels``; every class keeps an example."""
+    positions = np.arange(len(labels))
+    chosen, _ = train_test_split(positions, train_size=fraction, stratify=labels, random_state=seed)
+    missing = set(np.unique(labels)) - set(np.unique(labels[chosen]))
+    if missing:
+        raise ValueError(
+            f"label fraction {fraction} of {len(labels)} training labels leaves classes "
+            f"{sorted(missing)} without an example; raise evaluation.label_fractions"
+        )
+    return np.sort(chosen)
+
+
+def cluster_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Accuracy after the best one-to-one matching of clusters to classes (Hungarian)."""
+    classes, true_codes = np.unique(y_true, return_inverse=True)
+    clusters, pred_codes = np.unique(y_pred, return_inverse=True)
+    counts = np.zeros((len(clusters), len(classes)), dtype=np.int64)
+    np.add.at(counts, (pred_codes, true_codes), 1)
+    rows, cols = linear_sum_assignment(counts, maximize=True)
+    return float(counts[rows, cols].sum() / len(y_true))
+
+
+def kmeans_labels(x: np.ndarray, n_clusters: int) -> np.ndarray:
+    return KMeans(n_clusters=n_clusters, n_init=10, random_state=0).fit_predict(x)
+
+
+def clustering_scores(test_x, test_y) -> dict[str, float]:
+    predicted = kmeans_labels(test_x, len(np.unique(test_y)))
+    return {
+        "kmeans_nmi": float(normalized_mutual_info_score(test_y, predicted)),
+        "kmeans_ari": float(adjusted_rand_score(test_y, predicted)),
+        "kmeans_acc": cluster_accuracy(test_y, predicted),
+    }
+
+
+def fraction_key(fraction: float) -> str:
+    return f"linear_{fraction * 100:g}pct"
+
+
+def evaluate_features(
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    test_x: np.ndarray,
+    test_y: np.ndarray,
+    knn_k=(20, 200),
+    label_fractions=(0.01, 0.1),
+    max_iter: int = 1000,
+    seed: int = 0,
+) -> dict[str, float]:
+    """One row of the protocol for one set of features."""
+    row: dict[str, float] = {}
+    for k in knn_k:
+        row[f"knn_k{k}"] = knn_accuracy(train_x, train_y, test_x, test_y, k)
+    row["linear"] = float(np.mean(linear_probe(train_x, train_y, test_x, max_iter) == test_y))
+    for fraction in label_fractions:
+        subset = label_fraction(train_y, fraction, seed)
+        predicted = linear_probe(train_x[subset], train_y[subset], test_x, max_iter)
+        row[fraction_key(fraction)] = float(np.mean(predicted == test_y))
+    row.update(clustering_scores(test_x, test_y))
+    return row

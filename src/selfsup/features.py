@@ -1,0 +1,45 @@
+"""Embedding images with a frozen encoder, and the ``features`` table contract."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from selfsup.models import Encoder
+
+
+@torch.no_grad()
+def embed(encoder: Encoder, images: np.ndarray, batch_size: int = 512, device: str | torch.device = "cpu") -> np.ndarray:
+    """float32 (N, feature_dim) features of uint8 (N, C, H, W) images, in eval mode."""
+    encoder = encoder.to(device).eval()
+    out = np.empty((len(images), encoder.feature_dim), dtype=np.float32)
+    for start in tqdm(range(0, len(images), batch_size), desc="embedding", unit="batch", disable=None):
+        batch = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size]))
+        batch = batch.to(device).float().div_(255.0)
+        out[start : start + len(batch)] = encoder(batch).float().cpu().numpy()
+    return out
+
+
+def feature_columns(dim: int) -> list[str]:
+    return [f"f{i:03d}" for i in range(dim)]
+
+
+def features_frame(index: pd.DataFrame, features: np.ndarray) -> pd.DataFrame:
+    """``features`` contract: id, split, label, f000… (float32)."""
+    table = index[["id", "split", "label"]].reset_index(drop=True)
+    values = pd.DataFrame(features.astype(np.float32), columns=feature_columns(features.shape[1]))
+    return pd.concat([table, values], axis=1)
+
+
+def split_arrays(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(train_x, train_y, test_x, test_y) from a features table with labels."""
+    columns = [c for c in table.columns if c.startswith("f") and c[1:].isdigit()]
+    train, test = table[table["split"] == "train"], table[table["split"] == "test"]
+    return (
+        train[columns].to_numpy(np.float32),
+        train["label"].to_numpy(np.int64),
+        test[columns].to_numpy(np.float32),
+        test["label"].to_numpy(np.int64),
+    )

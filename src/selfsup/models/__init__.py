@@ -1,0 +1,6 @@
+"""Backbones, the encoder wrapper that owns input normalisation, and heads."""
+
+from selfsup.models.backbones import BACKBONES, Encoder, build_encoder
+from selfsup.models.heads import ProjectionHead
+
+__all__ = ["BACKBONES", "Encoder", "ProjectionHead", "build_encoder"]

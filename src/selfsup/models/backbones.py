@@ -1,0 +1,67 @@
+"""Backbones and the ``Encoder`` that the feature stage keeps.
+
+An encoder is rebuilt from a plain config dict (stored in every checkpoint):
+``{"backbone", "in_channels", "image_size", "backbone_params", "mean", "std"}``.
+It takes float images in [0, 1] and returns (B, feature_dim) features.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+
+def _conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False),
+        nn.BatchNorm2d(out_channels),
+        nn.ReLU(inplace=True),
+    )
+
+
+class SmallCNN(nn.Module):
+    """3×3 conv blocks for small images; 2× max-pool after each middle block."""
+
+    def __init__(self, in_channels: int, widths: Sequence[int] = (32, 64, 128, 256)):
+        super().__init__()
+        layers: list[nn.Module] = []
+        channels = in_channels
+        for position, width in enumerate(widths):
+            layers.append(_conv_block(channels, width))
+            if 0 < position < len(widths) - 1:
+                layers.append(nn.MaxPool2d(2, ceil_mode=True))
+            channels = width
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+        self.body = nn.Sequential(*layers)
+        self.feature_dim = channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+BACKBONES: dict[str, Callable[..., nn.Module]] = {"small_cnn": SmallCNN}
+
+
+class Encoder(nn.Module):
+    """Normalises [0, 1] inputs with the training set's statistics, then runs the backbone."""
+
+    def __init__(self, config: dict):
+        super().__init__()
+        name = config["backbone"]
+        if name not in BACKBONES:
+            raise ValueError(f"unknown backbone {name!r}; allowed: {sorted(BACKBONES)}")
+        self.config = dict(config)
+        channels = config["in_channels"]
+        self.backbone = BACKBONES[name](channels, **config.get("backbone_params", {}))
+        self.register_buffer("mean", torch.tensor(config["mean"], dtype=torch.float32).view(1, channels, 1, 1))
+        self.register_buffer("std", torch.tensor(config["std"], dtype=torch.float32).view(1, channels, 1, 1))
+        self.feature_dim = self.backbone.feature_dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone((x - self.mean) / self.std)
+
+
+def build_encoder(config: dict) -> Encoder:
+    return Encoder(config)

@@ -1,0 +1,222 @@
+"""The pretraining loop: device, seed, schedule, prefetch, history.
+
+Batches come from the view cache: for each image, ``method.n_views`` distinct
+views out of the K cached ones, drawn anew each epoch. The next batch is
+gathered on a background thread while the current one trains.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from selfsup.config import PretrainingParams
+from selfsup.data.store import channel_stats
+from selfsup.methods import build_method
+from selfsup.models import Encoder, build_encoder
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = "selfsup.encoder/1"
+
+
+@dataclass
+class TrainResult:
+    checkpoint: dict  # {"format", "config", "state_dict", "training"}
+    history: pd.DataFrame
+    summary: dict
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("device 'cuda' was requested but no CUDA device is available; use 'auto' or 'cpu'")
+    return torch.device(name)
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+
+
+def encoder_config(views: np.ndarray, params: PretrainingParams) -> dict:
+    """The config that rebuilds the encoder: architecture plus input statistics."""
+    channels, height, width = views.shape[-3:]
+    mean, std = channel_stats(views)
+    return {
+        "backbone": params.backbone,
+        "in_channels": int(channels),
+        "image_size": [int(height), int(width)],
+        "backbone_params": getattr(params, params.backbone).model_dump(mode="json"),
+        "mean": mean,
+        "std": std,
+    }
+
+
+def random_encoder(config: dict, seed: int) -> Encoder:
+    """A randomly initialised encoder of the given architecture, reproducible by seed."""
+    torch.manual_seed(seed)
+    return build_encoder(config)
+
+
+def warmup_cosine(step: int, warmup_steps: int, total_steps: int) -> float:
+    """Learning-rate multiplier: linear warmup to 1, then cosine decay to 0."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def _make_optimizer(model: torch.nn.Module, params: PretrainingParams) -> torch.optim.Optimizer:
+    decay, no_decay = [], []
+    for name, parameter in model.named_parameters():
+        # Norm layers, biases and the input statistics are not weight-decayed.
+        (no_decay if parameter.ndim <= 1 else decay).append(parameter)
+    groups = [
+        {"params": decay, "weight_decay": params.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    if params.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=params.learning_rate, momentum=0.9, nesterov=True)
+    return torch.optim.AdamW(groups, lr=params.learning_rate)
+
+
+def _epoch_batches(
+    views: np.ndarray, n_views: int, batch_size: int, generator: torch.Generator
+) -> Iterator[np.ndarray]:
+    """Per step, the flat rows of ``views.reshape(N*K, ...)`` to gather: (B, n_views)."""
+    n, k = views.shape[:2]
+    order = torch.randperm(n, generator=generator).numpy()
+    choice = torch.rand(n, k, generator=generator).argsort(dim=1)[:, :n_views].numpy()
+    for start in range(0, n - batch_size + 1, batch_size):
+        images = order[start : start + batch_size]
+        yield images[:, None] * k + choice[images]
+
+
+def _gather(flat_views: np.ndarray, rows: np.ndarray) -> torch.Tensor:
+    batch = flat_views[rows.reshape(-1)]
+    return torch.from_numpy(batch).view(*rows.shape, *batch.shape[1:])
+
+
+def _prefetched(loader, batches: Iterator[np.ndarray]) -> Iterator[torch.Tensor]:
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = None
+        for rows in batches:
+            upcoming = pool.submit(loader, rows)
+            if pending is not None:
+                yield pending.result()
+            pending = upcoming
+        if pending is not None:
+            yield pending.result()
+
+
+def pretrain(views: np.ndarray, params: PretrainingParams) -> TrainResult:
+    """Train ``params.method`` on cached views uint8 (N, K, C, H, W)."""
+    n, k = views.shape[:2]
+    if n < params.batch_size:
+        raise ValueError(
+            f"pretraining.batch_size={params.batch_size} is larger than the {n} training images; "
+            "lower pretraining.batch_size"
+        )
+    seed_everything(params.seed)
+    device = resolve_device(params.device)
+    config = encoder_config(views, params)
+    encoder = build_encoder(config)
+    method = build_method(encoder, params).to(device)
+    if k < method.n_views:
+        raise ValueError(
+            f"{params.method} needs {method.n_views} views per image, the view cache has {k}; "
+            "raise augmentation.views_per_image"
+        )
+    memory_format = torch.channels_last if params.channels_last else torch.contiguous_format
+    method = method.to(memory_format=memory_format)
+    optimizer = _make_optimizer(method, params)
+    steps_per_epoch = n // params.batch_size
+    total_steps = steps_per_epoch * params.epochs
+    warmup_steps = min(total_steps, max(1, round(params.warmup_epochs * steps_per_epoch)))
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: warmup_cosine(step, warmup_steps, total_steps)
+    )
+    generator = torch.Generator().manual_seed(params.seed)
+    flat_views = views.reshape(n * k, *views.shape[2:])
+    loader = lambda rows: _gather(flat_views, rows)  # noqa: E731
+
+    logger.info(
+        "Pretraining %s on %s: %d images, %d epochs × %d steps, batch %d",
+        params.method, device, n, params.epochs, steps_per_epoch, params.batch_size,
+    )
+    records = []
+    step = 0
+    started = time.perf_counter()
+    method.train()
+    last_step_end = started
+    with tqdm(total=total_steps, desc=f"pretraining {params.method}", unit="step", disable=None) as bar:
+        for epoch in range(params.epochs):
+            batches = _epoch_batches(views, method.n_views, params.batch_size, generator)
+            for batch in _prefetched(loader, batches):
+                batch = batch.to(device, non_blocking=True)
+                b, v = batch.shape[:2]
+                images = batch.flatten(0, 1).float().div_(255.0).contiguous(memory_format=memory_format)
+                inputs = method.views(images.view(b, v, *images.shape[1:]))
+                loss, logs = method.loss(inputs)
+                if not torch.isfinite(loss):
+                    raise FloatingPointError(f"pretraining loss became {loss.item()} at step {step}")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                lr = optimizer.param_groups[0]["lr"]
+                schedule.step()
+                method.on_step_end(step, total_steps)
+                now = time.perf_counter()
+                elapsed, last_step_end = now - last_step_end, now
+                records.append(
+                    {"step": step, "epoch": epoch, "loss": float(loss), "lr": lr,
+                     "images_per_s": b / elapsed, **logs}
+                )
+                step += 1
+                bar.update(1)
+                bar.set_postfix(loss=f"{float(loss):.4f}", epoch=epoch)
+    wall_time = time.perf_counter() - started
+    history = pd.DataFrame.from_records(records)
+    summary = {
+        "method": params.method,
+        "backbone": params.backbone,
+        "epochs": params.epochs,
+        "steps": step,
+        "batch_size": params.batch_size,
+        "seed": params.seed,
+        "device": str(device),
+        "wall_time_s": wall_time,
+        "images_per_s": step * params.batch_size / wall_time if wall_time > 0 else float("nan"),
+        "stopped_by": "epochs",
+        "final_loss": float(history["loss"].iloc[-1]) if len(history) else float("nan"),
+    }
+    logger.info("Pretraining done in %.1f s (%.0f images/s)", wall_time, summary["images_per_s"])
+    encoder_cpu = method.encoder.to("cpu", memory_format=torch.contiguous_format)
+    checkpoint = {
+        "format": CHECKPOINT_FORMAT,
+        "config": config,
+        "state_dict": {name: t.detach().clone() for name, t in encoder_cpu.state_dict().items()},
+        "training": summary,
+    }
+    return TrainResult(checkpoint, history, summary)
+
+
+def encoder_from_checkpoint(checkpoint: dict) -> Encoder:
+    if checkpoint.get("format") != CHECKPOINT_FORMAT:
+        raise ValueError(
+            f"not a selfsup encoder checkpoint: format {checkpoint.get('format')!r}, expected {CHECKPOINT_FORMAT!r}"
+        )
+    encoder = build_encoder(checkpoint["config"])
+    encoder.load_state_dict(checkpoint["state_dict"])
+    return encoder.eval()
