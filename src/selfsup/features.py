@@ -16,7 +16,7 @@ def embed(encoder: Encoder, images: np.ndarray, batch_size: int = 512, device: s
     encoder = encoder.to(device).eval()
     out = np.empty((len(images), encoder.feature_dim), dtype=np.float32)
     for start in tqdm(range(0, len(images), batch_size), desc="embedding", unit="batch", disable=None):
-        batch = torch.from_numpy(np.ascontiguousarray(images[start : start + batch_size]))
+        batch = torch.from_numpy(np.array(images[start : start + batch_size]))
         batch = batch.to(device).float().div_(255.0)
         out[start : start + len(batch)] = encoder(batch).float().cpu().numpy()
     return out

@@ -3,10 +3,10 @@
 from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 
-STAGES = ("ingestion", "augmentation", "pretraining", "feature_extraction", "evaluation", "reporting")
-
 
 def register_pipelines() -> dict[str, Pipeline]:
-    pipelines = find_pipelines()
-    pipelines["__default__"] = sum((pipelines[name] for name in STAGES), Pipeline([]))
+    # With `--pipelines a,b` Kedro loads only those; the default needs them all,
+    # and Kedro orders their nodes by the catalog entries that join them.
+    pipelines = find_pipelines(raise_errors=True)
+    pipelines["__default__"] = sum(pipelines.values(), Pipeline([]))
     return pipelines

@@ -169,8 +169,9 @@ def pretrain(views: np.ndarray, params: PretrainingParams) -> TrainResult:
                 images = batch.flatten(0, 1).float().div_(255.0).contiguous(memory_format=memory_format)
                 inputs = method.views(images.view(b, v, *images.shape[1:]))
                 loss, logs = method.loss(inputs)
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(f"pretraining loss became {loss.item()} at step {step}")
+                loss_value = loss.item()
+                if not math.isfinite(loss_value):
+                    raise FloatingPointError(f"pretraining loss became {loss_value} at step {step}")
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -180,12 +181,12 @@ def pretrain(views: np.ndarray, params: PretrainingParams) -> TrainResult:
                 now = time.perf_counter()
                 elapsed, last_step_end = now - last_step_end, now
                 records.append(
-                    {"step": step, "epoch": epoch, "loss": float(loss), "lr": lr,
+                    {"step": step, "epoch": epoch, "loss": loss_value, "lr": lr,
                      "images_per_s": b / elapsed, **logs}
                 )
                 step += 1
                 bar.update(1)
-                bar.set_postfix(loss=f"{float(loss):.4f}", epoch=epoch)
+                bar.set_postfix(loss=f"{loss_value:.4f}", epoch=epoch)
     wall_time = time.perf_counter() - started
     history = pd.DataFrame.from_records(records)
     summary = {

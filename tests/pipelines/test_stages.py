@@ -1,0 +1,113 @@
+"""Each pipeline run alone with SequentialRunner on tiny data, through the real catalog types."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from kedro.io import DataCatalog
+from kedro.runner import SequentialRunner
+
+from selfsup.datasets import EncoderCheckpointDataset, NpyDataset, ViewCacheDataset
+from selfsup.pipelines import (
+    augmentation,
+    evaluation,
+    feature_extraction,
+    ingestion,
+    pretraining,
+    reporting,
+)
+from kedro_datasets.json import JSONDataset
+from kedro_datasets.matplotlib import MatplotlibDataset
+from kedro_datasets.pandas import ParquetDataset
+from kedro_datasets.text import TextDataset
+
+
+def catalog_for(tmp_path, parameters: dict) -> DataCatalog:
+    datasets = {
+        "images": NpyDataset(filepath=str(tmp_path / "images.npy")),
+        "image_index": ParquetDataset(filepath=str(tmp_path / "image_index.parquet")),
+        "data_summary": JSONDataset(filepath=str(tmp_path / "data_summary.json")),
+        "view_cache": ViewCacheDataset(path=str(tmp_path / "view_cache")),
+        "encoder": EncoderCheckpointDataset(filepath=str(tmp_path / "encoder.pt")),
+        "training_history": ParquetDataset(filepath=str(tmp_path / "training_history.parquet")),
+        "training_summary": JSONDataset(filepath=str(tmp_path / "training_summary.json")),
+        "features": ParquetDataset(filepath=str(tmp_path / "features.parquet")),
+        "random_init_features": ParquetDataset(filepath=str(tmp_path / "random_init_features.parquet")),
+        "metrics": JSONDataset(filepath=str(tmp_path / "metrics.json")),
+        "report": TextDataset(filepath=str(tmp_path / "report.html")),
+        "report_figures": MatplotlibDataset(filepath=str(tmp_path / "figures")),
+    }
+    catalog = DataCatalog(datasets=datasets)
+    catalog["parameters"] = parameters
+    for section, values in parameters.items():
+        catalog[f"params:{section}"] = values
+    catalog["params:pretraining.seed"] = parameters["pretraining"]["seed"]
+    return catalog
+
+
+@pytest.fixture
+def run_stage(tmp_path, tiny_parameters):
+    catalog = catalog_for(tmp_path, tiny_parameters)
+
+    def run(module):
+        SequentialRunner().run(module.create_pipeline(), catalog)
+        return catalog
+
+    return run
+
+
+def test_ingestion_writes_store_and_index(run_stage, tmp_path):
+    catalog = run_stage(ingestion)
+    images = catalog.load("images")
+    index = catalog.load("image_index")
+    assert isinstance(images, np.memmap) and images.dtype == np.uint8 and images.shape == (1797, 1, 8, 8)
+    assert list(index.columns) == ["id", "split", "label", "source"]
+    assert index["id"].is_unique
+    assert (index["split"] == "test").sum() == 360
+    summary = json.loads((tmp_path / "data_summary.json").read_text())
+    assert summary["classes"] == 10 and len(summary["data_hash"]) == 64
+
+
+def test_each_stage_runs_alone_on_the_previous_outputs(run_stage, tmp_path):
+    run_stage(ingestion)
+    catalog = run_stage(augmentation)
+    cache = catalog.load("view_cache")
+    assert cache.views.shape == (1437, 2, 1, 8, 8)
+
+    catalog = run_stage(pretraining)
+    history = catalog.load("training_history")
+    assert {"step", "epoch", "loss", "lr", "images_per_s", "embedding_std"} <= set(history.columns)
+    assert len(history) == 1437 // 64
+    checkpoint = catalog.load("encoder")
+    assert checkpoint["config"]["backbone"] == "small_cnn"
+
+    catalog = run_stage(feature_extraction)
+    features = catalog.load("features")
+    assert len(features) == 1797 and list(features.columns[:3]) == ["id", "split", "label"]
+    assert features["f000"].dtype == np.float32 and features.shape[1] == 3 + 16
+
+    catalog = run_stage(evaluation)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    for row in ("ssl", "raw_pixels", "random_init"):
+        assert set(metrics[row]) == {"knn_k5", "linear", "linear_10pct", "kmeans_nmi", "kmeans_ari", "kmeans_acc"}
+    assert metrics["run"]["method"] == "simclr"
+
+    run_stage(reporting)
+    html = (tmp_path / "report.html").read_text()
+    assert 'id="metrics"' in html and html.count("data:image/png;base64,") == 2
+    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["embedding_map.png", "training_curves.png"]
+
+
+def test_evaluation_alone_uses_saved_features(run_stage, tmp_path, tiny_parameters):
+    for stage in (ingestion, augmentation, pretraining, feature_extraction):
+        run_stage(stage)
+    encoder_mtime = (tmp_path / "encoder.pt").stat().st_mtime_ns
+    run_stage(evaluation)
+    first = (tmp_path / "metrics.json").read_text()
+    run_stage(evaluation)
+    assert (tmp_path / "metrics.json").read_text() == first
+    assert (tmp_path / "encoder.pt").stat().st_mtime_ns == encoder_mtime
+    assert pd.read_parquet(tmp_path / "features.parquet").shape[0] == 1797
