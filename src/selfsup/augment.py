@@ -138,5 +138,8 @@ def iter_view_chunks(
     for start in range(0, len(positions), params.batch_size):
         stop = min(start + params.batch_size, len(positions))
         batch = torch.from_numpy(np.array(images[positions[start:stop]]))
-        views = [to_uint8(augment_batch(batch, params, generator)) for _ in range(params.views_per_image)]
+        views = [
+            to_uint8(augment_batch(batch, params, generator, params.output_size))
+            for _ in range(params.views_per_image)
+        ]
         yield slice(start, stop), torch.stack(views, dim=1).numpy()

@@ -21,16 +21,36 @@ class _Strict(BaseModel):
 
 
 class IngestionParams(_Strict):
-    dataset: Literal["digits"] = "digits"
+    dataset: Literal["digits", "idx", "folder", "array"] = "digits"
     path: str | None = None
     test_fraction: float = Field(0.2, gt=0, lt=1)
     seed: int = 0
+    channels: Literal[1, 3] = 3
+    image_size: tuple[int, int] = (32, 32)
+    workers: int = Field(2, ge=1)
+    on_error: Literal["skip", "fail"] = "fail"
+    idx_files: dict[str, str] = {
+        "train_images": "train-images-idx3-ubyte.gz",
+        "train_labels": "train-labels-idx1-ubyte.gz",
+        "test_images": "t10k-images-idx3-ubyte.gz",
+        "test_labels": "t10k-labels-idx1-ubyte.gz",
+    }
+
+    @model_validator(mode="after")
+    def _sizes(self) -> "IngestionParams":
+        if min(self.image_size) < 1:
+            raise ValueError(f"image_size must be positive, got {list(self.image_size)}")
+        missing = {"train_images", "train_labels", "test_images", "test_labels"} - set(self.idx_files)
+        if missing:
+            raise ValueError(f"idx_files lacks {sorted(missing)}")
+        return self
 
 
 class AugmentationParams(_Strict):
     """Per-sample random view generation; see ``selfsup.augment``."""
 
     views_per_image: int = Field(8, ge=2)
+    output_size: tuple[int, int] | None = None  # (H, W) of the views; None keeps the image size
     seed: int = 0
     batch_size: int = Field(512, ge=1)
     crop_scale: tuple[float, float] = (0.5, 1.0)
@@ -62,13 +82,15 @@ class SimCLRParams(_Strict):
 
 
 class SmallCNNParams(_Strict):
-    widths: tuple[int, ...] = (32, 64, 128, 256)
+    widths: tuple[int, ...] = Field((32, 64, 128, 256), min_length=1)
+    output_grid: int = Field(1, ge=1)
 
 
 class PretrainingParams(_Strict):
     method: Literal["simclr"] = "simclr"
     backbone: Literal["small_cnn"] = "small_cnn"
     epochs: int = Field(30, ge=1)
+    time_budget_s: float | None = Field(None, gt=0)
     batch_size: int = Field(256, ge=2)
     optimizer: Literal["adamw", "sgd"] = "adamw"
     learning_rate: float = Field(1e-3, gt=0)
@@ -90,6 +112,7 @@ class EvaluationParams(_Strict):
     knn_k: tuple[int, ...] = (20, 200)
     label_fractions: tuple[float, ...] = (0.01, 0.1)
     linear_max_iter: int = Field(1000, ge=1000)
+    n_clusters: int = Field(10, ge=2)  # k-means on unlabelled data only; labelled data uses the class count
     seed: int = 0
 
     @model_validator(mode="after")

@@ -13,7 +13,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
 from sklearn.model_selection import train_test_split
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.pipeline import make_pipeline
@@ -88,6 +88,11 @@ def evaluate_features(
     seed: int = 0,
 ) -> dict[str, float]:
     """One row of the protocol for one set of features."""
+    too_large = [k for k in knn_k if k > len(train_x)]
+    if too_large:
+        raise ValueError(
+            f"evaluation.knn_k={too_large} exceeds the {len(train_x)} labelled training images; lower it"
+        )
     row: dict[str, float] = {}
     for k in knn_k:
         row[f"knn_k{k}"] = knn_accuracy(train_x, train_y, test_x, test_y, k)
@@ -98,3 +103,13 @@ def evaluate_features(
         row[fraction_key(fraction)] = float(np.mean(predicted == test_y))
     row.update(clustering_scores(test_x, test_y))
     return row
+
+
+def evaluate_unlabelled(test_x: np.ndarray, n_clusters: int) -> dict[str, float]:
+    """What needs no labels: how well k-means separates the test features (cosine silhouette)."""
+    if len(test_x) <= n_clusters:
+        raise ValueError(
+            f"evaluation.n_clusters={n_clusters} needs more than {n_clusters} test images, got {len(test_x)}"
+        )
+    predicted = kmeans_labels(test_x, n_clusters)
+    return {"kmeans_silhouette": float(silhouette_score(test_x, predicted, metric="cosine"))}

@@ -33,13 +33,17 @@ def features_frame(index: pd.DataFrame, features: np.ndarray) -> pd.DataFrame:
     return pd.concat([table, values], axis=1)
 
 
-def split_arrays(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """(train_x, train_y, test_x, test_y) from a features table with labels."""
+def feature_matrix(table: pd.DataFrame) -> np.ndarray:
     columns = [c for c in table.columns if c.startswith("f") and c[1:].isdigit()]
+    return table[columns].to_numpy(np.float32)
+
+
+def split_arrays(table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(train_x, train_y, test_x, test_y) from a features table whose rows all have labels."""
     train, test = table[table["split"] == "train"], table[table["split"] == "test"]
     return (
-        train[columns].to_numpy(np.float32),
+        feature_matrix(train),
         train["label"].to_numpy(np.int64),
-        test[columns].to_numpy(np.float32),
+        feature_matrix(test),
         test["label"].to_numpy(np.int64),
     )

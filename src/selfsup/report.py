@@ -18,7 +18,8 @@ import pandas as pd  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from sklearn.manifold import TSNE  # noqa: E402
 
-from selfsup.evaluate import METRIC_KEYS  # noqa: E402
+from selfsup.evaluate import METRIC_KEYS, kmeans_labels  # noqa: E402
+from selfsup.features import feature_matrix  # noqa: E402
 
 ROW_TITLES = {"ssl": "SSL features", "raw_pixels": "raw pixels", "random_init": "random-init encoder"}
 PACKAGES = ("selfsup", "kedro", "kedro-datasets", "torch", "torchvision", "numpy", "scikit-learn", "pandas")
@@ -37,15 +38,14 @@ def training_curves(history: pd.DataFrame) -> Figure:
     return figure
 
 
-def embedding_map(features: pd.DataFrame, max_points: int, seed: int) -> Figure:
-    """t-SNE of the test features (a seeded subsample), coloured by label when known."""
+def embedding_map(features: pd.DataFrame, max_points: int, seed: int, n_clusters: int = 10) -> Figure:
+    """t-SNE of the test features (a seeded subsample), coloured by label, else by k-means cluster."""
     test = features[features["split"] == "test"]
     if len(test) == 0:
         test = features
     if len(test) > max_points:
         test = test.sample(max_points, random_state=seed)
-    columns = [c for c in test.columns if c.startswith("f") and c[1:].isdigit()]
-    x = test[columns].to_numpy(np.float32)
+    x = feature_matrix(test)
     perplexity = float(min(30, max(2, (len(x) - 1) // 3)))
     points = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(x)
     figure, axis = plt.subplots(figsize=(6, 5.5))
@@ -54,7 +54,9 @@ def embedding_map(features: pd.DataFrame, max_points: int, seed: int) -> Figure:
         scatter = axis.scatter(points[:, 0], points[:, 1], c=labels.astype(int), cmap="tab10", s=6)
         axis.legend(*scatter.legend_elements(), title="label", fontsize=7, loc="best", markerscale=0.8)
     else:
-        axis.scatter(points[:, 0], points[:, 1], s=6)
+        clusters = kmeans_labels(x, min(n_clusters, len(x) - 1))
+        scatter = axis.scatter(points[:, 0], points[:, 1], c=clusters, cmap="tab10", s=6)
+        axis.legend(*scatter.legend_elements(), title="k-means cluster", fontsize=7, loc="best")
     axis.set_title(f"t-SNE of {len(x)} test features")
     axis.set_xticks([])
     axis.set_yticks([])
@@ -79,12 +81,13 @@ def package_versions() -> dict[str, str]:
 
 
 def _metrics_table(metrics: dict) -> str:
-    header = "".join(f"<th>{html.escape(k)}</th>" for k in METRIC_KEYS)
+    keys = list(metrics.get("ssl", {})) or list(METRIC_KEYS)
+    header = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
     rows = []
     for key, title in ROW_TITLES.items():
         row = metrics.get(key, {})
         cells = "".join(
-            f"<td>{row[k]:.3f}</td>" if isinstance(row.get(k), (int, float)) else "<td>–</td>" for k in METRIC_KEYS
+            f"<td>{row[k]:.3f}</td>" if isinstance(row.get(k), (int, float)) else "<td>–</td>" for k in keys
         )
         rows.append(f"<tr><th>{html.escape(title)}</th>{cells}</tr>")
     return f'<table id="metrics"><tr><th></th>{header}</tr>{"".join(rows)}</table>'

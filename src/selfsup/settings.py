@@ -7,4 +7,6 @@ from selfsup.hooks import ValidateParametersHook
 HOOKS = (ValidateParametersHook(),)
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
-CONFIG_LOADER_ARGS = {"base_env": "base", "default_run_env": "local"}
+# "soft": an environment overrides single parameters (pretraining.epochs) and
+# keeps the rest of the section from base.
+CONFIG_LOADER_ARGS = {"base_env": "base", "default_run_env": "local", "merge_strategy": {"parameters": "soft"}}

@@ -120,55 +120,89 @@ def _prefetched(loader, batches: Iterator[np.ndarray]) -> Iterator[torch.Tensor]
             yield pending.result()
 
 
+class StepPlan:
+    """How many steps the run takes, and the learning-rate multiplier at each.
+
+    With a time budget the total is unknown at the start: after
+    ``CALIBRATION_STEPS`` steps it is set from the measured seconds per step so
+    that the cosine schedule ends when the budget does. ``epochs`` stays the cap.
+    """
+
+    CALIBRATION_STEPS = 10
+
+    def __init__(self, steps_per_epoch: int, params: PretrainingParams):
+        self.max_steps = steps_per_epoch * params.epochs
+        self.total_steps = self.max_steps
+        self.warmup_steps = min(self.max_steps, max(1, round(params.warmup_epochs * steps_per_epoch)))
+        self.budget_s = params.time_budget_s
+
+    def lr_factor(self, step: int) -> float:
+        return warmup_cosine(step, self.warmup_steps, self.total_steps)
+
+    def after_step(self, steps_done: int, elapsed_s: float) -> str | None:
+        """Why to stop after ``steps_done`` steps, or None to go on."""
+        if self.budget_s is not None:
+            if elapsed_s >= self.budget_s:
+                return "time_budget"
+            if steps_done == self.CALIBRATION_STEPS:
+                affordable = int(self.budget_s / (elapsed_s / steps_done))
+                self.total_steps = max(steps_done + 1, min(self.max_steps, affordable))
+                self.warmup_steps = min(self.warmup_steps, max(1, self.total_steps // 10))
+                logger.info(
+                    "Time budget %.0f s: planned %d steps (%.3f s/step measured)",
+                    self.budget_s, self.total_steps, elapsed_s / steps_done,
+                )
+        if steps_done >= self.total_steps:
+            return "time_budget" if self.total_steps < self.max_steps else "epochs"
+        return None
+
+
+def _check_fits(n_images: int, n_cached: int, method, params: PretrainingParams) -> None:
+    if n_images < params.batch_size:
+        raise ValueError(
+            f"pretraining.batch_size={params.batch_size} is larger than the {n_images} training images; "
+            "lower pretraining.batch_size"
+        )
+    if n_cached < method.n_views:
+        raise ValueError(
+            f"{params.method} needs {method.n_views} views per image, the view cache has {n_cached}; "
+            "raise augmentation.views_per_image"
+        )
+
+
 def pretrain(views: np.ndarray, params: PretrainingParams) -> TrainResult:
     """Train ``params.method`` on cached views uint8 (N, K, C, H, W)."""
     n, k = views.shape[:2]
-    if n < params.batch_size:
-        raise ValueError(
-            f"pretraining.batch_size={params.batch_size} is larger than the {n} training images; "
-            "lower pretraining.batch_size"
-        )
     seed_everything(params.seed)
     device = resolve_device(params.device)
     config = encoder_config(views, params)
-    encoder = build_encoder(config)
-    method = build_method(encoder, params).to(device)
-    if k < method.n_views:
-        raise ValueError(
-            f"{params.method} needs {method.n_views} views per image, the view cache has {k}; "
-            "raise augmentation.views_per_image"
-        )
+    method = build_method(build_encoder(config), params)
+    _check_fits(n, k, method, params)
     memory_format = torch.channels_last if params.channels_last else torch.contiguous_format
-    method = method.to(memory_format=memory_format)
+    method = method.to(device, memory_format=memory_format)
     optimizer = _make_optimizer(method, params)
-    steps_per_epoch = n // params.batch_size
-    total_steps = steps_per_epoch * params.epochs
-    warmup_steps = min(total_steps, max(1, round(params.warmup_epochs * steps_per_epoch)))
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: warmup_cosine(step, warmup_steps, total_steps)
-    )
+    plan = StepPlan(n // params.batch_size, params)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, plan.lr_factor)
     generator = torch.Generator().manual_seed(params.seed)
     flat_views = views.reshape(n * k, *views.shape[2:])
-    loader = lambda rows: _gather(flat_views, rows)  # noqa: E731
 
     logger.info(
-        "Pretraining %s on %s: %d images, %d epochs × %d steps, batch %d",
-        params.method, device, n, params.epochs, steps_per_epoch, params.batch_size,
+        "Pretraining %s on %s: %d images, batch %d, at most %d epochs × %d steps%s",
+        params.method, device, n, params.batch_size, params.epochs, n // params.batch_size,
+        f", time budget {params.time_budget_s:.0f} s" if params.time_budget_s else "",
     )
     records = []
-    step = 0
-    started = time.perf_counter()
+    step, epoch, stopped_by = 0, 0, None
+    started = last_step_end = time.perf_counter()
     method.train()
-    last_step_end = started
-    with tqdm(total=total_steps, desc=f"pretraining {params.method}", unit="step", disable=None) as bar:
-        for epoch in range(params.epochs):
+    with tqdm(total=plan.total_steps, desc=f"pretraining {params.method}", unit="step", disable=None) as bar:
+        while stopped_by is None:
             batches = _epoch_batches(views, method.n_views, params.batch_size, generator)
-            for batch in _prefetched(loader, batches):
+            for batch in _prefetched(lambda rows: _gather(flat_views, rows), batches):
                 batch = batch.to(device, non_blocking=True)
                 b, v = batch.shape[:2]
                 images = batch.flatten(0, 1).float().div_(255.0).contiguous(memory_format=memory_format)
-                inputs = method.views(images.view(b, v, *images.shape[1:]))
-                loss, logs = method.loss(inputs)
+                loss, logs = method.loss(method.views(images.view(b, v, *images.shape[1:])))
                 loss_value = loss.item()
                 if not math.isfinite(loss_value):
                     raise FloatingPointError(f"pretraining loss became {loss_value} at step {step}")
@@ -177,32 +211,41 @@ def pretrain(views: np.ndarray, params: PretrainingParams) -> TrainResult:
                 optimizer.step()
                 lr = optimizer.param_groups[0]["lr"]
                 schedule.step()
-                method.on_step_end(step, total_steps)
+                method.on_step_end(step, plan.total_steps)
                 now = time.perf_counter()
-                elapsed, last_step_end = now - last_step_end, now
                 records.append(
                     {"step": step, "epoch": epoch, "loss": loss_value, "lr": lr,
-                     "images_per_s": b / elapsed, **logs}
+                     "images_per_s": b / (now - last_step_end), **logs}
                 )
+                last_step_end = now
                 step += 1
+                stopped_by = plan.after_step(step, now - started)
+                bar.total = plan.total_steps
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss_value:.4f}", epoch=epoch)
+                if stopped_by:
+                    break
+            epoch += 1
     wall_time = time.perf_counter() - started
     history = pd.DataFrame.from_records(records)
     summary = {
         "method": params.method,
         "backbone": params.backbone,
-        "epochs": params.epochs,
+        "epochs": round(step / (n // params.batch_size), 3),
         "steps": step,
         "batch_size": params.batch_size,
         "seed": params.seed,
         "device": str(device),
         "wall_time_s": wall_time,
+        "time_budget_s": params.time_budget_s,
         "images_per_s": step * params.batch_size / wall_time if wall_time > 0 else float("nan"),
-        "stopped_by": "epochs",
-        "final_loss": float(history["loss"].iloc[-1]) if len(history) else float("nan"),
+        "stopped_by": stopped_by,
+        "final_loss": float(history["loss"].iloc[-1]),
     }
-    logger.info("Pretraining done in %.1f s (%.0f images/s)", wall_time, summary["images_per_s"])
+    logger.info(
+        "Pretraining stopped by %s after %d steps, %.1f s (%.0f images/s)",
+        stopped_by, step, wall_time, summary["images_per_s"],
+    )
     encoder_cpu = method.encoder.to("cpu", memory_format=torch.contiguous_format)
     checkpoint = {
         "format": CHECKPOINT_FORMAT,

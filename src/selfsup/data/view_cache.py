@@ -81,6 +81,7 @@ def _build(
     directory.mkdir(parents=True, exist_ok=True)
     (directory / META_FILE).unlink(missing_ok=True)
     _, c, h, w = images.shape
+    h, w = params.output_size or (h, w)
     n = len(positions)
     shape = (n, params.views_per_image, c, h, w)
     with atomic_path(directory / VIEWS_FILE) as tmp:

@@ -22,9 +22,13 @@ def _conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
 
 
 class SmallCNN(nn.Module):
-    """3×3 conv blocks for small images; 2× max-pool after each middle block."""
+    """3×3 conv blocks for small images; 2× max-pool after each middle block.
 
-    def __init__(self, in_channels: int, widths: Sequence[int] = (32, 64, 128, 256)):
+    The last feature map is average-pooled to an ``output_grid``×``output_grid``
+    grid and flattened: a grid above 1 keeps coarse spatial layout in the features.
+    """
+
+    def __init__(self, in_channels: int, widths: Sequence[int] = (32, 64, 128, 256), output_grid: int = 1):
         super().__init__()
         layers: list[nn.Module] = []
         channels = in_channels
@@ -33,9 +37,9 @@ class SmallCNN(nn.Module):
             if 0 < position < len(widths) - 1:
                 layers.append(nn.MaxPool2d(2, ceil_mode=True))
             channels = width
-        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+        layers += [nn.AdaptiveAvgPool2d(output_grid), nn.Flatten()]
         self.body = nn.Sequential(*layers)
-        self.feature_dim = channels
+        self.feature_dim = channels * output_grid**2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 from selfsup.config import EvaluationParams, validate
-from selfsup.evaluate import evaluate_features
-from selfsup.features import features_frame, split_arrays
+from selfsup.evaluate import evaluate_features, evaluate_unlabelled
+from selfsup.features import feature_matrix, features_frame, split_arrays
 
 logger = logging.getLogger(__name__)
 
@@ -34,14 +34,20 @@ def evaluate(
         "raw_pixels": _raw_pixel_features(images, image_index),
         "random_init": random_init_features,
     }
+    labelled = image_index["label"].notna().to_numpy()
+    if not labelled.any():
+        logger.info("No labels: reporting label-free clustering structure only")
     metrics = {}
     for name, table in rows.items():
-        train_x, train_y, test_x, test_y = split_arrays(table)
-        metrics[name] = evaluate_features(
-            train_x, train_y, test_x, test_y,
-            knn_k=params.knn_k, label_fractions=params.label_fractions,
-            max_iter=params.linear_max_iter, seed=params.seed,
-        )
+        if labelled.any():
+            train_x, train_y, test_x, test_y = split_arrays(table[labelled])
+            metrics[name] = evaluate_features(
+                train_x, train_y, test_x, test_y,
+                knn_k=params.knn_k, label_fractions=params.label_fractions,
+                max_iter=params.linear_max_iter, seed=params.seed,
+            )
+        else:
+            metrics[name] = evaluate_unlabelled(feature_matrix(table[table["split"] == "test"]), params.n_clusters)
         logger.info("%s: %s", name, {k: round(v, 4) for k, v in metrics[name].items()})
     metrics["run"] = {**training_summary, **data_summary}
     return metrics

@@ -15,7 +15,7 @@ logger = logging.getLogger(__name__)
 
 def ingest(parameters: dict) -> tuple[np.ndarray, pd.DataFrame, dict]:
     params = validate(IngestionParams, "ingestion", parameters)
-    image_set = load_image_set(params.dataset, test_fraction=params.test_fraction, seed=params.seed)
+    image_set = load_image_set(params)
     images, index = image_set.images, image_set.index
     summary = {
         "dataset": params.dataset,
@@ -25,6 +25,8 @@ def ingest(parameters: dict) -> tuple[np.ndarray, pd.DataFrame, dict]:
         "test": int((index["split"] == "test").sum()),
         "labelled": int(index["label"].notna().sum()),
         "classes": int(index["label"].nunique()),
+        "skipped": len(image_set.skipped),
+        "skipped_files": [f"{path}: {reason}" for path, reason in image_set.skipped],
         "data_hash": content_hash(images),
     }
     logger.info("Ingested %(images)d images of shape %(shape)s (%(train)d train, %(test)d test)", summary)

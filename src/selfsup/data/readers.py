@@ -1,0 +1,458 @@
+"""File readers that turn IDX files, NumPy arrays and image folders into uint8 (N, C, H, W).
+
+Plain library code (NumPy, Pillow, stdlib): no Kedro here, so the readers can be tested
+and reused on their own. Every error names the file or folder it is about.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import logging
+import math
+import os
+import struct
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+from PIL import Image, ImageOps
+from tqdm.auto import tqdm
+
+logger = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+_GZIP_MAGIC = b"\x1f\x8b"
+# IDX type codes; multi-byte items are stored big-endian.
+_IDX_DTYPES = {
+    0x08: np.dtype(np.uint8),
+    0x09: np.dtype(np.int8),
+    0x0B: np.dtype(">i2"),
+    0x0C: np.dtype(">i4"),
+    0x0D: np.dtype(">f4"),
+    0x0E: np.dtype(">f8"),
+}
+_SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
+# What Pillow raises for unreadable, truncated or malformed files.
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, Image.DecompressionBombError)
+# Rows converted at a time when scaling non-uint8 arrays, to bound the float temporaries.
+_SCALE_CHUNK_BYTES = 1 << 26
+
+
+# --------------------------------------------------------------------------- IDX
+
+
+def read_idx(path: str | os.PathLike) -> np.ndarray:
+    """Read an IDX file (the MNIST / Fashion-MNIST format), gzipped or not.
+
+    Gzip is recognised by its magic bytes, not by the file name. The header is two zero
+    bytes, a type code, the number of dimensions and that many big-endian uint32 sizes.
+    Returns the payload with the header's shape and a native-endian dtype.
+    """
+    raw = _read_maybe_gzipped(Path(path))
+    dtype, shape, header_size = _parse_idx_header(raw, path)
+    count = math.prod(shape)
+    expected = count * dtype.itemsize
+    actual = len(raw) - header_size
+    if actual != expected:
+        raise ValueError(
+            f"{path}: payload is {actual} bytes but the header's shape {shape} of "
+            f"{dtype.name} needs {expected} bytes"
+        )
+    values = np.frombuffer(raw, dtype=dtype, offset=header_size, count=count).reshape(shape)
+    return values.astype(dtype.newbyteorder("="))
+
+
+def read_idx_pair(
+    images_path: str | os.PathLike, labels_path: str | os.PathLike
+) -> tuple[np.ndarray, np.ndarray]:
+    """Read matching IDX image and label files: uint8 (N, 1, H, W) and int64 (N,)."""
+    images = read_idx(images_path)
+    labels = read_idx(labels_path)
+    both = f"{images_path}, {labels_path}"
+    if images.ndim != 3 or images.dtype != np.uint8:
+        raise ValueError(
+            f"{both}: the images file must hold 3-D uint8 (N, H, W), "
+            f"got {images.ndim}-D {images.dtype}"
+        )
+    if labels.ndim != 1:
+        raise ValueError(f"{both}: the labels file must be 1-D, got shape {labels.shape}")
+    if len(images) != len(labels):
+        raise ValueError(f"{both}: {len(images)} images but {len(labels)} labels")
+    return images[:, None, :, :], _integer_labels(labels, len(images), both)
+
+
+def _read_maybe_gzipped(path: Path) -> bytes:
+    with path.open("rb") as file:
+        is_gzip = file.read(2) == _GZIP_MAGIC
+    if is_gzip:
+        with gzip.open(path, "rb") as file:
+            return file.read()
+    return path.read_bytes()
+
+
+def _parse_idx_header(raw: bytes, path) -> tuple[np.dtype, tuple[int, ...], int]:
+    """The dtype, shape and header length of an IDX file's bytes."""
+    if len(raw) < 4:
+        raise ValueError(f"{path}: {len(raw)} bytes is too short for an IDX header")
+    magic = int.from_bytes(raw[:4], "big")
+    type_code, ndim = raw[2], raw[3]
+    if raw[:2] != b"\x00\x00" or type_code not in _IDX_DTYPES:
+        raise ValueError(f"{path}: wrong magic number 0x{magic:08x} ({magic}); not an IDX file")
+    header_size = 4 + 4 * ndim
+    if len(raw) < header_size:
+        raise ValueError(
+            f"{path}: header announces {ndim} dimensions but the file ends after {len(raw)} bytes"
+        )
+    shape = struct.unpack(f">{ndim}I", raw[4:header_size])
+    return _IDX_DTYPES[type_code], shape, header_size
+
+
+# ------------------------------------------------------------------------ arrays
+
+
+def read_array_file(
+    path: str | os.PathLike, labels_key: str = "labels", images_key: str = "images"
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Read images (and optional labels) from a ``.npy`` or ``.npz`` file.
+
+    A ``.npy`` holds images only. In a ``.npz`` the images are under ``images_key``, or
+    else the first array that is not ``labels_key``; labels, if any, under ``labels_key``.
+    Images may be (N, H, W) or (N, C, H, W) with any C >= 1 (multispectral is kept).
+
+    Conversion to uint8:
+      * uint8 passes through unchanged; bool becomes 0 / 255;
+      * floats with every value in [0, 1] are multiplied by 255;
+      * any other integer or float array is min-max scaled over the whole array to
+        0..255 (a constant array becomes all 0);
+      * NaN or inf is an error.
+    Values are rounded to the nearest integer. Labels must be 1-D, integer-valued and
+    have one entry per image; they are returned as int64.
+    """
+    images, labels = _load_arrays(Path(path), labels_key, images_key)
+    images = _as_nchw(images, path)
+    if labels is not None:
+        labels = _integer_labels(labels, len(images), path)
+    return _to_uint8(images, path), labels
+
+
+def _load_arrays(path: Path, labels_key: str, images_key: str) -> tuple[np.ndarray, np.ndarray | None]:
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as error:
+        raise ValueError(f"{path}: cannot read as .npy / .npz: {error}") from error
+    if isinstance(loaded, np.ndarray):
+        return loaded, None
+    with loaded as archive:
+        names = archive.files
+        if images_key in names:
+            image_name = images_key
+        else:
+            candidates = [name for name in names if name != labels_key]
+            if not candidates:
+                raise ValueError(f"{path}: no image array (looked for {images_key!r}, found {names})")
+            image_name = candidates[0]
+        labels = archive[labels_key] if labels_key in names else None
+        return archive[image_name], labels
+
+
+def _as_nchw(images: np.ndarray, path) -> np.ndarray:
+    if images.ndim == 3:
+        images = images[:, None, :, :]
+    if images.ndim != 4 or 0 in images.shape:
+        raise ValueError(
+            f"{path}: images must be a non-empty (N, H, W) or (N, C, H, W) array, "
+            f"got shape {images.shape}"
+        )
+    return images
+
+
+def _to_uint8(images: np.ndarray, path) -> np.ndarray:
+    """Apply the conversion policy of ``read_array_file``."""
+    if images.dtype == np.uint8:
+        return images
+    if images.dtype == np.bool_:
+        return images.astype(np.uint8) * np.uint8(255)
+    if images.dtype.kind not in "iuf":
+        raise ValueError(f"{path}: cannot convert {images.dtype} images to uint8")
+    if images.dtype.kind == "f" and not np.isfinite(images).all():
+        raise ValueError(f"{path}: images contain NaN or inf")
+    offset, scale = _scale_to_byte_range(images)
+    converted = np.empty(images.shape, dtype=np.uint8)
+    rows = max(1, _SCALE_CHUNK_BYTES // (images[:1].size * 8))
+    for start in range(0, len(images), rows):
+        chunk = images[start : start + rows].astype(np.float64)
+        converted[start : start + rows] = np.clip(np.rint((chunk - offset) * scale), 0, 255)
+    return converted
+
+
+def _scale_to_byte_range(images: np.ndarray) -> tuple[float, float]:
+    """(offset, scale) such that (value - offset) * scale lies in 0..255."""
+    low, high = float(images.min()), float(images.max())
+    if images.dtype.kind == "f" and low >= 0.0 and high <= 1.0:
+        return 0.0, 255.0
+    if high == low:
+        return low, 0.0
+    return low, 255.0 / (high - low)
+
+
+def _integer_labels(labels: np.ndarray, count: int, source) -> np.ndarray:
+    """Labels as int64 (count,), or a ValueError naming ``source``."""
+    if labels.ndim != 1 or len(labels) != count:
+        raise ValueError(f"{source}: labels must be 1-D with {count} entries, got shape {labels.shape}")
+    if labels.dtype.kind in "biu":
+        return labels.astype(np.int64)
+    if labels.dtype.kind == "f" and np.isfinite(labels).all() and (labels == np.round(labels)).all():
+        return labels.astype(np.int64)
+    raise ValueError(f"{source}: labels must be integers, got {labels.dtype}")
+
+
+# ------------------------------------------------------------------------ images
+
+
+class ImageDecodeError(ValueError):
+    """An image file that could not be decoded; the message reads ``"path: reason"``."""
+
+    def __init__(self, path: str | os.PathLike, reason: str) -> None:
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+def list_image_files(folder: str | os.PathLike) -> list[Path]:
+    """Every image file under ``folder`` (recursive), sorted by relative path.
+
+    Image files are those with an extension in ``IMAGE_EXTENSIONS`` (any case). Hidden
+    files and folders (name starting with '.') are skipped, and so is everything in them.
+    """
+    root = Path(folder)
+    if not root.exists():
+        raise FileNotFoundError(f"{root}: image folder does not exist")
+    if not root.is_dir():
+        raise NotADirectoryError(f"{root}: expected an image folder, found a file")
+    found = []
+    for directory, subfolders, files in os.walk(root):
+        subfolders[:] = [name for name in subfolders if not name.startswith(".")]
+        found.extend(
+            Path(directory, name)
+            for name in files
+            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_EXTENSIONS
+        )
+    return sorted(found, key=lambda file: file.relative_to(root).parts)
+
+
+def decode_image(path: str | os.PathLike, channels: int, size: tuple[int, int]) -> np.ndarray:
+    """Decode one image file to uint8 (channels, H, W) with ``size == (H, W)``.
+
+    Conversion: the EXIF orientation is applied; 16-bit greyscale is divided by 257;
+    32-bit integer ('I') and float ('F') images are clipped at 0, floats within [0, 1]
+    are multiplied by 255 and values above 255 are scaled so the maximum becomes 255;
+    any transparency (RGBA, LA, palette with a transparent index) is composited on
+    black, the usual background of digit-like data; then the image becomes 'L'
+    (channels=1, ITU-R 601-2 luma) or 'RGB' (channels=3).
+
+    Resizing: the image is scaled with BICUBIC, keeping its aspect ratio, until it
+    covers the target (the shorter side matches), then centre-cropped to exactly (H, W).
+    Small images are upsampled the same way. Pillow's bicubic filter widens its support
+    when shrinking, so large reductions are antialiased too.
+
+    Any decode problem (unknown format, truncated or corrupt data) raises
+    ``ImageDecodeError`` (a ValueError) whose message is ``"path: reason"``.
+    """
+    _check_target(channels, size)
+    try:
+        with Image.open(path) as image:
+            image.load()
+            image = ImageOps.exif_transpose(image)
+            image = _to_channels(image, channels)
+            image = ImageOps.fit(image, (size[1], size[0]), method=Image.Resampling.BICUBIC)
+    except _DECODE_ERRORS as error:
+        raise ImageDecodeError(path, f"{type(error).__name__}: {error}") from error
+    pixels = np.asarray(image, dtype=np.uint8)
+    if pixels.ndim == 2:
+        return pixels[None, :, :]
+    return np.ascontiguousarray(pixels.transpose(2, 0, 1))
+
+
+def _check_target(channels: int, size: Sequence[int]) -> None:
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 (greyscale) or 3 (RGB), got {channels}")
+    if len(size) != 2 or min(size) < 1:
+        raise ValueError(f"size must be (H, W) with positive sides, got {size}")
+
+
+def _to_channels(image: Image.Image, channels: int) -> Image.Image:
+    """Convert any Pillow mode to 'L' (channels=1) or 'RGB' (channels=3)."""
+    if image.mode in _SIXTEEN_BIT_MODES or image.mode in ("I", "F"):
+        image = _high_depth_to_l(image)
+    elif image.has_transparency_data:
+        image = _composite_on_black(image)
+    elif image.mode not in ("1", "L", "RGB"):
+        image = image.convert("RGB")  # P, CMYK, YCbCr, ...
+    return image.convert("L" if channels == 1 else "RGB")
+
+
+def _high_depth_to_l(image: Image.Image) -> Image.Image:
+    """16-bit, 32-bit integer or float greyscale to 8-bit 'L'."""
+    values = np.asarray(image).astype(np.float64)
+    if image.mode in _SIXTEEN_BIT_MODES:
+        scaled = values / 257.0
+    else:
+        if not np.isfinite(values).all():
+            raise ValueError(f"mode {image.mode} image contains NaN or inf")
+        values = np.clip(values, 0.0, None)
+        peak = float(values.max())
+        if image.mode == "F" and peak <= 1.0:
+            scaled = values * 255.0
+        elif peak > 255.0:
+            scaled = values * (255.0 / peak)
+        else:
+            scaled = values
+    return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8))
+
+
+def _composite_on_black(image: Image.Image) -> Image.Image:
+    rgba = image.convert("RGBA")
+    black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+    return Image.alpha_composite(black, rgba).convert("RGB")
+
+
+# ------------------------------------------------------------------ image folders
+
+
+@dataclass(frozen=True)
+class FolderImages:
+    """What ``read_image_folder`` found.
+
+    ``images`` is uint8 (N, C, H, W); ``paths`` the images' POSIX paths relative to the
+    folder, in the same order; ``labels`` int64 (N,) indices into ``class_names``, or
+    None for a flat folder (then ``class_names`` is empty); ``skipped`` the
+    (relative path, reason) of files that could not be decoded under ``on_error="skip"``.
+    """
+
+    images: np.ndarray
+    paths: list[str]
+    labels: np.ndarray | None
+    class_names: list[str]
+    skipped: list[tuple[str, str]]
+
+
+def read_image_folder(
+    folder: str | os.PathLike,
+    channels: int,
+    size: tuple[int, int],
+    workers: int = 2,
+    on_error: str = "fail",
+    progress: bool = True,
+) -> FolderImages:
+    """Decode every image under ``folder`` to uint8 (N, channels, H, W).
+
+    Layout: if every image lies in a first-level subfolder (folder/CLASS/...), the sorted
+    subfolder names are the classes 0..K-1; if every image lies directly in ``folder``
+    the set is unlabeled; a mix is an error. Class names come from all files found, so a
+    class whose files were all skipped keeps its index.
+
+    Images are decoded as ``decode_image`` describes, ``workers`` at a time, in the
+    order of ``list_image_files``, straight into one preallocated array. ``on_error``:
+    "fail" raises the first undecodable file's ``ImageDecodeError``; "skip" logs a
+    warning per file, leaves it out and lists it in ``skipped``.
+    """
+    root = Path(folder)
+    _check_target(channels, size)
+    if on_error not in ("fail", "skip"):
+        raise ValueError(f"on_error must be 'fail' or 'skip', got {on_error!r}")
+    if workers < 1:
+        raise ValueError(f"workers must be at least 1, got {workers}")
+    files = list_image_files(root)
+    if not files:
+        raise ValueError(f"{root}: no image files found (looked for {', '.join(IMAGE_EXTENSIONS)})")
+    paths = [file.relative_to(root).as_posix() for file in files]
+    class_names, labels = _labels_from_layout(paths, root)
+
+    images = np.empty((len(files), channels, *size), dtype=np.uint8)
+    decode = functools.partial(decode_image, channels=channels, size=size)
+    progress_label = f"decoding {root.name}" if progress else None
+    failures = _decode_into(images, files, decode, workers, on_error == "fail", progress_label)
+    skipped = [(paths[index], reason) for index, reason in failures]
+    for path, reason in skipped:
+        logger.warning("skipping %s: %s", root / path, reason)
+    if len(skipped) == len(files):
+        raise ValueError(f"{root}: none of the {len(files)} image files could be decoded")
+
+    kept = _drop_rows(images, [index for index, _ in failures])
+    return FolderImages(
+        images=images[: len(kept)],
+        paths=[paths[index] for index in kept],
+        labels=None if labels is None else labels[kept],
+        class_names=class_names,
+        skipped=skipped,
+    )
+
+
+def _labels_from_layout(paths: list[str], root: Path) -> tuple[list[str], np.ndarray | None]:
+    """Class names and labels from first-level subfolders, or ([], None) for a flat folder."""
+    nested = [path for path in paths if len(PurePosixPath(path).parts) > 1]
+    if not nested:
+        return [], None
+    if len(nested) < len(paths):
+        flat = next(path for path in paths if len(PurePosixPath(path).parts) == 1)
+        raise ValueError(
+            f"{root}: images lie both directly in the folder (e.g. {flat}) and in subfolders "
+            f"(e.g. {nested[0]}); put every image in a class subfolder for a labeled set, "
+            "or none for an unlabeled one"
+        )
+    class_of_path = [PurePosixPath(path).parts[0] for path in paths]
+    class_names = sorted(set(class_of_path))
+    index_of_class = {name: index for index, name in enumerate(class_names)}
+    return class_names, np.array([index_of_class[name] for name in class_of_path], dtype=np.int64)
+
+
+def _decode_into(
+    images: np.ndarray,
+    files: list[Path],
+    decode: Callable[[Path], np.ndarray],
+    workers: int,
+    fail_fast: bool,
+    progress_label: str | None,
+) -> list[tuple[int, str]]:
+    """Decode ``files[i]`` into ``images[i]`` in parallel; the (index, reason) of failures.
+
+    Threads suffice because Pillow releases the GIL while decoding. With ``fail_fast``
+    the first failure in file order is raised and the decodes not yet started are
+    cancelled (``Executor.map`` cancels them when its iterator raises).
+    """
+
+    def decode_one(index: int) -> str | None:
+        try:
+            images[index] = decode(files[index])
+        except ImageDecodeError as error:
+            if fail_fast:
+                raise
+            return error.reason
+        return None
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = tqdm(
+            pool.map(decode_one, range(len(files))),
+            total=len(files),
+            desc=progress_label,
+            unit="image",
+            disable=None if progress_label else True,
+        )
+        return [(index, reason) for index, reason in enumerate(results) if reason is not None]
+
+
+def _drop_rows(images: np.ndarray, dropped: list[int]) -> list[int]:
+    """Move the kept rows of ``images`` to its front, in place; returns their old indices.
+
+    In place rather than ``images[kept]`` so memory stays at one output array.
+    """
+    dropped_set = set(dropped)
+    kept = [index for index in range(len(images)) if index not in dropped_set]
+    for destination, source in enumerate(kept):
+        if destination != source:
+            images[destination] = images[source]
+    return kept

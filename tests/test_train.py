@@ -1,0 +1,59 @@
+import numpy as np
+import pytest
+import torch
+
+from selfsup.config import PretrainingParams
+from selfsup.train import StepPlan, encoder_from_checkpoint, pretrain, warmup_cosine
+
+
+def tiny_views(n=96, k=3, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (n, k, 1, 8, 8), dtype=np.uint8)
+
+
+def tiny_params(**overrides) -> PretrainingParams:
+    values = {"epochs": 2, "batch_size": 32, "warmup_epochs": 0, "small_cnn": {"widths": [8, 16]}}
+    return PretrainingParams(**{**values, **overrides})
+
+
+def test_warmup_then_cosine_to_zero():
+    factors = [warmup_cosine(step, 5, 25) for step in range(25)]
+    assert factors[:5] == pytest.approx([0.2, 0.4, 0.6, 0.8, 1.0])
+    assert factors[5] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(factors[5:], factors[6:]))
+    assert warmup_cosine(25, 5, 25) == pytest.approx(0.0)
+
+
+def test_same_seed_same_encoder_and_history():
+    first = pretrain(tiny_views(), tiny_params())
+    second = pretrain(tiny_views(), tiny_params())
+    for name, tensor in first.checkpoint["state_dict"].items():
+        assert torch.equal(tensor, second.checkpoint["state_dict"][name]), name
+    assert first.history["loss"].tolist() == second.history["loss"].tolist()
+    assert first.summary["stopped_by"] == "epochs" and first.summary["steps"] == 2 * (96 // 32)
+
+
+def test_checkpoint_rebuilds_the_trained_encoder():
+    result = pretrain(tiny_views(), tiny_params())
+    encoder = encoder_from_checkpoint(result.checkpoint)
+    x = torch.rand(4, 1, 8, 8)
+    assert encoder(x).shape == (4, 16)
+    assert not encoder.training
+
+
+def test_time_budget_stops_the_run_and_plans_the_schedule():
+    params = tiny_params(epochs=100000, time_budget_s=1.0)
+    result = pretrain(tiny_views(), params)
+    assert result.summary["stopped_by"] == "time_budget"
+    assert result.summary["steps"] < 100000 * 3
+    assert result.history["lr"].iloc[-1] < 0.1 * params.learning_rate  # cosine ran to (near) its end
+
+
+def test_step_plan_without_budget_counts_epochs():
+    plan = StepPlan(steps_per_epoch=4, params=tiny_params(epochs=3))
+    assert [plan.after_step(s, 0.0) for s in range(1, 13)][-1] == "epochs"
+    assert plan.after_step(11, 0.0) is None
+
+
+def test_batch_larger_than_data_is_refused():
+    with pytest.raises(ValueError, match="pretraining.batch_size=256"):
+        pretrain(tiny_views(n=100), tiny_params(batch_size=256))
