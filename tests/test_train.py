@@ -40,12 +40,24 @@ def test_checkpoint_rebuilds_the_trained_encoder():
     assert not encoder.training
 
 
-def test_time_budget_stops_the_run_and_plans_the_schedule():
-    params = tiny_params(epochs=100000, time_budget_s=1.0)
-    result = pretrain(tiny_views(), params)
+def test_time_budget_stops_the_run():
+    result = pretrain(tiny_views(), tiny_params(epochs=100000, time_budget_s=1.0))
     assert result.summary["stopped_by"] == "time_budget"
     assert result.summary["steps"] < 100000 * 3
-    assert result.history["lr"].iloc[-1] < 0.1 * params.learning_rate  # cosine ran to (near) its end
+
+
+def test_step_plan_fits_the_cosine_schedule_to_the_budget():
+    plan = StepPlan(steps_per_epoch=10, params=tiny_params(epochs=100, time_budget_s=10.0))
+    seconds_per_step = 0.1
+    stops = [plan.after_step(step, step * seconds_per_step) for step in range(1, 101)]
+    assert plan.total_steps == 100  # 10 s / 0.1 s per step, planned after the calibration steps
+    assert stops[:-1] == [None] * 99 and stops[-1] == "time_budget"
+    assert plan.lr_factor(99) < 0.01 and plan.lr_factor(50) > 0.4
+
+
+def test_time_budget_crossed_early_stops_at_that_step():
+    plan = StepPlan(steps_per_epoch=10, params=tiny_params(epochs=100, time_budget_s=10.0))
+    assert plan.after_step(3, 10.5) == "time_budget"
 
 
 def test_step_plan_without_budget_counts_epochs():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 
 class ParameterError(ValueError):
@@ -87,8 +87,8 @@ class SmallCNNParams(_Strict):
 
 
 class PretrainingParams(_Strict):
-    method: Literal["simclr"] = "simclr"
-    backbone: Literal["small_cnn"] = "small_cnn"
+    method: str = "simclr"  # a name in selfsup.methods.METHODS
+    backbone: str = "small_cnn"  # a name in selfsup.models.BACKBONES
     epochs: int = Field(30, ge=1)
     time_budget_s: float | None = Field(None, gt=0)
     batch_size: int = Field(256, ge=2)
@@ -99,8 +99,23 @@ class PretrainingParams(_Strict):
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     channels_last: bool = True
+    # Each method's and backbone's own hyperparameters, under its name.
     simclr: SimCLRParams = SimCLRParams()
     small_cnn: SmallCNNParams = SmallCNNParams()
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, name: str) -> str:
+        from selfsup.methods import METHODS  # the registry imports this module
+
+        return _known(name, METHODS)
+
+    @field_validator("backbone")
+    @classmethod
+    def _known_backbone(cls, name: str) -> str:
+        from selfsup.models import BACKBONES  # the registry imports this module
+
+        return _known(name, BACKBONES)
 
 
 class FeatureExtractionParams(_Strict):
@@ -129,6 +144,12 @@ class EvaluationParams(_Strict):
 class ReportingParams(_Strict):
     embedding_plot_points: int = Field(2000, ge=10)
     seed: int = 0
+
+
+def _known(name: str, registry: dict) -> str:
+    if name not in registry:
+        raise ValueError(f"unknown name {name!r}; allowed: {', '.join(sorted(registry))}")
+    return name
 
 
 def _check_range(name: str, pair: tuple[float, float], low: float, high: float) -> None:

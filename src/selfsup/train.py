@@ -79,8 +79,10 @@ def warmup_cosine(step: int, warmup_steps: int, total_steps: int) -> float:
 
 def _make_optimizer(model: torch.nn.Module, params: PretrainingParams) -> torch.optim.Optimizer:
     decay, no_decay = [], []
-    for name, parameter in model.named_parameters():
-        # Norm layers, biases and the input statistics are not weight-decayed.
+    for parameter in model.parameters():
+        if not parameter.requires_grad:  # momentum (EMA) copies are not optimised
+            continue
+        # Norm layers and biases are not weight-decayed.
         (no_decay if parameter.ndim <= 1 else decay).append(parameter)
     groups = [
         {"params": decay, "weight_decay": params.weight_decay},

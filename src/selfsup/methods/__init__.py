@@ -11,8 +11,6 @@ METHODS: dict[str, type[Method]] = {"simclr": SimCLR}
 
 
 def build_method(encoder: Encoder, params: PretrainingParams) -> Method:
-    if params.method not in METHODS:
-        raise ValueError(f"unknown pretraining.method {params.method!r}; allowed: {sorted(METHODS)}")
     return METHODS[params.method](encoder, getattr(params, params.method))
 
 
