@@ -61,3 +61,19 @@ def test_view_chunks_cover_positions_deterministically():
     assert views.shape == (5, 3, 1, 12, 12) and views.dtype == np.uint8
     again = np.concatenate([c[1] for c in iter_view_chunks(store, positions, params)])
     np.testing.assert_array_equal(views, again)
+
+
+@pytest.mark.parametrize("box", [(2, 3, 20, 16), (0, 0, 24, 24), (5, 1, 9, 13)])
+def test_crop_box_matches_torchvision_resized_crop(box):
+    from torchvision.transforms.v2 import functional as TF
+
+    from selfsup.augment import boxes_to_theta
+
+    top, left, height, width = box
+    image = torch.rand(1, 3, 24, 24, generator=torch.Generator().manual_seed(0))
+    out_size = (8, 8)  # downsampling: every sample lies inside the box
+    theta = boxes_to_theta(*(torch.tensor([float(v)]) for v in box), (24, 24))
+    grid = torch.nn.functional.affine_grid(theta, [1, 3, *out_size], align_corners=False)
+    ours = torch.nn.functional.grid_sample(image, grid, mode="bilinear", align_corners=False)
+    reference = TF.resized_crop(image, top, left, height, width, list(out_size), antialias=False)
+    torch.testing.assert_close(ours, reference, atol=1e-5, rtol=0)

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from selfsup.config import AugmentationParams
 
 # Bump when the meaning of AugmentationParams changes, so old caches are rebuilt.
-AUGMENT_VERSION = "1"
+AUGMENT_VERSION = "2"
 
 _LUMA = (0.299, 0.587, 0.114)
 
@@ -32,23 +32,40 @@ def _bernoulli(n: int, p: float, gen: torch.Generator, device) -> torch.Tensor:
     return torch.rand(n, generator=gen, device=device) < p
 
 
-def _crop_affine(n: int, p: AugmentationParams, gen: torch.Generator, device) -> torch.Tensor:
-    """(n, 2, 3) affine matrices for resized crop + translation + horizontal flip."""
-    area = _uniform(n, *p.crop_scale, gen, device)
+def boxes_to_theta(
+    top: torch.Tensor, left: torch.Tensor, height: torch.Tensor, width: torch.Tensor, image_size: tuple[int, int]
+) -> torch.Tensor:
+    """(n, 2, 3) ``affine_grid`` matrices that resample the pixel boxes to the output grid.
+
+    With ``align_corners=False`` output pixel j samples input x = left + width·(j + ½)/W_out − ½,
+    which is what crop-then-bilinear-resize computes inside the box.
+    """
+    image_h, image_w = image_size
+    theta = torch.zeros(len(top), 2, 3, device=top.device)
+    theta[:, 0, 0] = width / image_w
+    theta[:, 0, 2] = (2 * left + width) / image_w - 1
+    theta[:, 1, 1] = height / image_h
+    theta[:, 1, 2] = (2 * top + height) / image_h - 1
+    return theta
+
+
+def _crop_affine(
+    n: int, image_size: tuple[int, int], p: AugmentationParams, gen: torch.Generator, device
+) -> torch.Tensor:
+    """(n, 2, 3) affine matrices for random resized crop + translation + horizontal flip."""
+    image_h, image_w = image_size
+    area = _uniform(n, *p.crop_scale, gen, device) * image_h * image_w
     log_ratio = _uniform(n, math.log(p.crop_ratio[0]), math.log(p.crop_ratio[1]), gen, device)
     ratio = torch.exp(log_ratio)
-    half_w = torch.sqrt(area * ratio).clamp(max=1.0)
-    half_h = torch.sqrt(area / ratio).clamp(max=1.0)
-    centre_x = (1 - half_w) * _uniform(n, -1, 1, gen, device)
-    centre_y = (1 - half_h) * _uniform(n, -1, 1, gen, device)
-    shift_x = 2 * p.max_translate * _uniform(n, -1, 1, gen, device)
-    shift_y = 2 * p.max_translate * _uniform(n, -1, 1, gen, device)
+    width = torch.sqrt(area * ratio).clamp(max=image_w)
+    height = torch.sqrt(area / ratio).clamp(max=image_h)
+    left = (image_w - width) * torch.rand(n, generator=gen, device=device)
+    top = (image_h - height) * torch.rand(n, generator=gen, device=device)
+    left = left + p.max_translate * image_w * _uniform(n, -1, 1, gen, device)
+    top = top + p.max_translate * image_h * _uniform(n, -1, 1, gen, device)
+    theta = boxes_to_theta(top, left, height, width, image_size)
     flip = torch.where(_bernoulli(n, p.hflip_p, gen, device), -1.0, 1.0)
-    theta = torch.zeros(n, 2, 3, device=device)
-    theta[:, 0, 0] = half_w * flip
-    theta[:, 0, 2] = centre_x + shift_x
-    theta[:, 1, 1] = half_h
-    theta[:, 1, 2] = centre_y + shift_y
+    theta[:, 0, 0] *= flip
     return theta
 
 
@@ -105,7 +122,7 @@ def augment_batch(
     x = images.float() / 255.0 if images.dtype == torch.uint8 else images.float()
     n, c, h, w = x.shape
     out_h, out_w = output_size or (h, w)
-    theta = _crop_affine(n, params, generator, x.device)
+    theta = _crop_affine(n, (h, w), params, generator, x.device)
     grid = F.affine_grid(theta, [n, c, out_h, out_w], align_corners=False)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     x = _color_jitter(x, params, generator)

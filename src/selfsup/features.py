@@ -10,14 +10,14 @@ from tqdm.auto import tqdm
 from selfsup.models import Encoder
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def embed(encoder: Encoder, images: np.ndarray, batch_size: int = 512, device: str | torch.device = "cpu") -> np.ndarray:
     """float32 (N, feature_dim) features of uint8 (N, C, H, W) images, in eval mode."""
-    encoder = encoder.to(device).eval()
+    encoder = encoder.to(device, memory_format=torch.channels_last).eval()
     out = np.empty((len(images), encoder.feature_dim), dtype=np.float32)
     for start in tqdm(range(0, len(images), batch_size), desc="embedding", unit="batch", disable=None):
         batch = torch.from_numpy(np.array(images[start : start + batch_size]))
-        batch = batch.to(device).float().div_(255.0)
+        batch = batch.to(device).float().div_(255.0).contiguous(memory_format=torch.channels_last)
         out[start : start + len(batch)] = encoder(batch).float().cpu().numpy()
     return out
 

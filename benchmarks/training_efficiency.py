@@ -1,0 +1,79 @@
+"""Training efficiency: end-to-end SimCLR images/s ÷ the same model's fwd+bwd on ready tensors.
+
+End to end is `selfsup.train.pretrain` on a view cache (gathering views from
+the memory-mapped cache on a prefetch thread, uint8 → float, loss, optimizer,
+schedule, history). The ceiling is a bare loop over tensors already in memory
+with the same model, loss and optimizer. Both at 28×28 gray, batch 256, the
+small CNN; the first steps of each are excluded as warm-up.
+
+    python benchmarks/training_efficiency.py
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from _common import emit  # noqa: E402
+
+from selfsup.config import PretrainingParams  # noqa: E402
+from selfsup.methods import build_method  # noqa: E402
+from selfsup.models import build_encoder  # noqa: E402
+from selfsup.train import encoder_config, pretrain  # noqa: E402
+
+BATCH, STEPS, WARMUP, SIZE, VIEWS = 256, 40, 5, 28, 4
+
+
+def cached_views(n: int) -> np.ndarray:
+    """A view cache on disk, memory-mapped as the trainer reads it."""
+    rng = np.random.default_rng(0)
+    path = Path(tempfile.mkdtemp()) / "views.npy"
+    views = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(n, VIEWS, 1, SIZE, SIZE))
+    views[:] = rng.integers(0, 256, views.shape, dtype=np.uint8)
+    views.flush()
+    return np.load(path, mmap_mode="r")
+
+
+def model_only_images_per_s(views: np.ndarray, params: PretrainingParams) -> float:
+    torch.manual_seed(params.seed)
+    method = build_method(build_encoder(encoder_config(views, params)), params)
+    method = method.to(memory_format=torch.channels_last)
+    optimizer = torch.optim.AdamW([p for p in method.parameters() if p.requires_grad], lr=params.learning_rate)
+    batch = torch.from_numpy(np.array(views[:BATCH, :2])).float().div_(255.0)
+    inputs = method.views(batch.contiguous())
+    for step in range(STEPS):
+        if step == WARMUP:
+            started = time.perf_counter()
+        loss, _ = method.loss(inputs)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return BATCH * (STEPS - WARMUP) / (time.perf_counter() - started)
+
+
+def main() -> None:
+    torch.manual_seed(0)
+    views = cached_views(BATCH * STEPS)
+    params = PretrainingParams(epochs=1, batch_size=BATCH, warmup_epochs=0)
+    end_to_end = pretrain(views, params).history
+    steady = end_to_end.iloc[WARMUP:]
+    end_to_end_rate = BATCH * len(steady) / (BATCH / steady["images_per_s"]).sum()
+    model_only_rate = model_only_images_per_s(views, params)
+    emit({
+        "benchmark": "training_efficiency",
+        "batch": BATCH, "image": f"{SIZE}x{SIZE}x1", "backbone": params.backbone,
+        "end_to_end_images_per_s": end_to_end_rate,
+        "model_only_images_per_s": model_only_rate,
+        "ratio": end_to_end_rate / model_only_rate,
+        "target": 0.90,
+    })
+
+
+if __name__ == "__main__":
+    main()
