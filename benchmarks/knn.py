@@ -17,7 +17,7 @@ from sklearn.neighbors import KNeighborsClassifier
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import best_time, emit  # noqa: E402
 
-from selfsup.evaluate import knn_predict  # noqa: E402
+from selfsup.evaluate import knn_predictions  # noqa: E402
 
 TRAIN, TEST, DIM, CLASSES, K = 60_000, 10_000, 256, 10, 20
 
@@ -34,9 +34,9 @@ def main() -> None:
     test_x, _ = clustered_features(TEST, 2)
     sklearn_knn = KNeighborsClassifier(K, metric="cosine", weights="distance")
     reference = sklearn_knn.fit(train_x, train_y).predict(test_x)
-    ours = knn_predict(train_x, train_y, test_x, K)
+    ours = knn_predictions(train_x, train_y, test_x, [K])[K]
     sklearn_s = best_time(lambda: sklearn_knn.fit(train_x, train_y).predict(test_x), repeats=1)
-    selfsup_s = best_time(lambda: knn_predict(train_x, train_y, test_x, K), repeats=3)
+    selfsup_s = best_time(lambda: knn_predictions(train_x, train_y, test_x, [K]), repeats=3)
     emit({
         "benchmark": "knn",
         "shape": {"train": TRAIN, "test": TEST, "dim": DIM, "k": K},

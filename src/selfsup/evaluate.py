@@ -24,32 +24,36 @@ logger = logging.getLogger(__name__)
 METRIC_KEYS = ("knn_k20", "knn_k200", "linear", "linear_1pct", "linear_10pct", "kmeans_nmi", "kmeans_ari", "kmeans_acc")
 
 
-def knn_predict(train_x, train_y, test_x, k: int, chunk: int = 1024) -> np.ndarray:
-    """Predictions of ``KNeighborsClassifier(k, metric="cosine", weights="distance")``.
+def knn_predictions(train_x, train_y, test_x, ks, chunk: int = 1024) -> dict[int, np.ndarray]:
+    """Predictions of ``KNeighborsClassifier(k, metric="cosine", weights="distance")`` for each k.
 
-    The same rule, computed as one matrix product per chunk of test rows and a
-    top-k: votes are 1/distance, and where a test row has neighbours at
-    distance 0 only those vote (scikit-learn's convention).
+    The same rule, computed as one matrix product per chunk of test rows and
+    one top-max(k) shared by every k: votes are 1/distance, and where a test
+    row has neighbours at distance 0 only those vote (scikit-learn's convention).
     """
     classes, codes = np.unique(train_y, return_inverse=True)
-    train = torch.nn.functional.normalize(torch.as_tensor(np.asarray(train_x, np.float32)), dim=1)
-    test = torch.nn.functional.normalize(torch.as_tensor(np.asarray(test_x, np.float32)), dim=1)
+    train = torch.nn.functional.normalize(torch.tensor(np.asarray(train_x, np.float32)), dim=1)
+    test = torch.nn.functional.normalize(torch.tensor(np.asarray(test_x, np.float32)), dim=1)
     codes = torch.as_tensor(codes)
-    predictions = np.empty(len(test), dtype=np.int64)
+    predictions = {k: np.empty(len(test), dtype=np.int64) for k in ks}
     for start in range(0, len(test), chunk):
-        similarity = test[start : start + chunk] @ train.T
-        top_similarity, neighbours = similarity.topk(k, dim=1)
-        distance = (1.0 - top_similarity.double()).clamp_(min=0.0)
-        exact = distance == 0
-        weights = torch.where(exact.any(dim=1, keepdim=True), exact.double(), 1.0 / distance.clamp(min=1e-300))
-        votes = torch.zeros(len(distance), len(classes), dtype=torch.float64)
-        votes.scatter_add_(1, codes[neighbours], weights)
-        predictions[start : start + chunk] = votes.argmax(dim=1).numpy()
-    return classes[predictions]
+        similarity, neighbours = (test[start : start + chunk] @ train.T).topk(max(ks), dim=1)
+        distance = (1.0 - similarity.double()).clamp_(min=0.0)
+        for k in ks:
+            predictions[k][start : start + chunk] = _distance_weighted_vote(distance[:, :k], codes[neighbours[:, :k]], len(classes))
+    return {k: classes[p] for k, p in predictions.items()}
+
+
+def _distance_weighted_vote(distance: torch.Tensor, neighbour_codes: torch.Tensor, n_classes: int) -> np.ndarray:
+    exact = distance == 0
+    weights = torch.where(exact.any(dim=1, keepdim=True), exact.double(), 1.0 / distance.clamp(min=1e-300))
+    votes = torch.zeros(len(distance), n_classes, dtype=torch.float64)
+    votes.scatter_add_(1, neighbour_codes, weights)
+    return votes.argmax(dim=1).numpy()
 
 
 def knn_accuracy(train_x, train_y, test_x, test_y, k: int) -> float:
-    return float(np.mean(knn_predict(train_x, train_y, test_x, k) == test_y))
+    return float(np.mean(knn_predictions(train_x, train_y, test_x, [k])[k] == test_y))
 
 
 def linear_probe(train_x, train_y, test_x, max_iter: int = 1000) -> np.ndarray:
@@ -116,8 +120,8 @@ def evaluate_features(
             f"evaluation.knn_k={too_large} exceeds the {len(train_x)} labelled training images; lower it"
         )
     row: dict[str, float] = {}
-    for k in knn_k:
-        row[f"knn_k{k}"] = knn_accuracy(train_x, train_y, test_x, test_y, k)
+    for k, predicted in knn_predictions(train_x, train_y, test_x, knn_k).items():
+        row[f"knn_k{k}"] = float(np.mean(predicted == test_y))
     row["linear"] = float(np.mean(linear_probe(train_x, train_y, test_x, max_iter) == test_y))
     for fraction in label_fractions:
         subset = label_fraction(train_y, fraction, seed)
