@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 
@@ -28,3 +30,158 @@ def embedding_std(z: torch.Tensor) -> torch.Tensor:
     """
     normalised = F.normalize(z.detach().float(), dim=1)
     return normalised.std(dim=0).mean() * normalised.shape[1] ** 0.5
+
+
+def info_nce(
+    query: torch.Tensor, key: torch.Tensor, temperature: float, negatives: torch.Tensor | None = None
+) -> torch.Tensor:
+    """InfoNCE of MoCo (He et al., 2020; Chen et al., 2021), averaged over the queries.
+
+    Query i's positive is key i. Its negatives are the rows of ``negatives`` (MoCo v2's
+    queue) when given, else the other keys of the batch (MoCo v3). Similarities are
+    cosines divided by ``temperature``.
+    """
+    q = F.normalize(query, dim=1)
+    k = F.normalize(key, dim=1)
+    if negatives is None:
+        logits = q @ k.T
+        targets = torch.arange(len(q), device=q.device)
+    else:
+        positives = (q * k).sum(dim=1, keepdim=True)
+        logits = torch.cat([positives, q @ F.normalize(negatives, dim=1).T], dim=1)
+        targets = torch.zeros(len(q), dtype=torch.long, device=q.device)
+    return F.cross_entropy(logits / temperature, targets)
+
+
+def normalized_mse(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """BYOL's loss (Grill et al., 2020): mean ‖p/‖p‖ − z/‖z‖‖² = 2 − 2 cos(p, z); z is constant."""
+    difference = F.normalize(prediction, dim=1) - F.normalize(target.detach(), dim=1)
+    return difference.pow(2).sum(dim=1).mean()
+
+
+def negative_cosine(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """SimSiam's D(p, stopgrad(z)) (Chen & He, 2021): −cos(p, z) averaged, no gradient into z."""
+    return -(F.normalize(prediction, dim=1) * F.normalize(target.detach(), dim=1)).sum(dim=1).mean()
+
+
+def barlow_twins(z1: torch.Tensor, z2: torch.Tensor, off_diagonal_weight: float) -> torch.Tensor:
+    """Barlow Twins (Zbontar et al., 2021): Σ_i (1 − c_ii)² + λ Σ_{i≠j} c_ij².
+
+    ``c`` is the cross-correlation matrix of the two views' embeddings, each
+    standardised over the batch; λ is ``off_diagonal_weight``.
+    """
+    c = _standardise(z1).T @ _standardise(z2) / z1.shape[0]
+    off_diagonal = ~torch.eye(c.shape[0], dtype=torch.bool, device=c.device)
+    return (1 - c.diagonal()).pow(2).sum() + off_diagonal_weight * c[off_diagonal].pow(2).sum()
+
+
+def _standardise(z: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    # BatchNorm without affine parameters, as in the paper's code: biased variance, eps 1e-5.
+    return (z - z.mean(dim=0)) / torch.sqrt(z.var(dim=0, unbiased=False) + eps)
+
+
+def vicreg(
+    z1: torch.Tensor,
+    z2: torch.Tensor,
+    invariance_weight: float = 25.0,
+    variance_weight: float = 25.0,
+    covariance_weight: float = 1.0,
+    gamma: float = 1.0,
+    eps: float = 1e-4,
+) -> torch.Tensor:
+    """VICReg (Bardes et al., 2022): invariance, variance and covariance terms, weighted.
+
+    Invariance: mean squared distance between the views. Variance, per view: the mean
+    hinge max(0, γ − sqrt(Var z_j + ε)) over dimensions, averaged over the two views.
+    Covariance, per view: the sum of squared off-diagonal covariances / d, summed over views.
+    """
+    invariance = F.mse_loss(z1, z2)
+    variance = (_variance_hinge(z1, gamma, eps) + _variance_hinge(z2, gamma, eps)) / 2
+    covariance = _covariance_penalty(z1) + _covariance_penalty(z2)
+    return invariance_weight * invariance + variance_weight * variance + covariance_weight * covariance
+
+
+def _variance_hinge(z: torch.Tensor, gamma: float, eps: float) -> torch.Tensor:
+    return F.relu(gamma - torch.sqrt(z.var(dim=0) + eps)).mean()
+
+
+def _covariance_penalty(z: torch.Tensor) -> torch.Tensor:
+    n, d = z.shape
+    centred = z - z.mean(dim=0)
+    covariance = centred.T @ centred / (n - 1)
+    off_diagonal = ~torch.eye(d, dtype=torch.bool, device=z.device)
+    return covariance[off_diagonal].pow(2).sum() / d
+
+
+def dino_cross_entropy(
+    student_logits: Sequence[torch.Tensor],
+    teacher_logits: Sequence[torch.Tensor],
+    center: torch.Tensor,
+    student_temperature: float,
+    teacher_temperature: float,
+) -> torch.Tensor:
+    """DINO's loss (Caron et al., 2021), averaged over every pair of different views.
+
+    For each pair, the cross-entropy −Σ_k P_t(k) log P_s(k) between the teacher's
+    centred, sharpened distribution softmax((t − center)/τ_t), a constant, and the
+    student's softmax(s/τ_s). ``teacher_logits[i]`` and ``student_logits[i]`` come from
+    the same view; student views beyond the teacher's (local crops) pair with every teacher view.
+    """
+    targets = [F.softmax((t.detach() - center) / teacher_temperature, dim=1) for t in teacher_logits]
+    log_probabilities = [F.log_softmax(s / student_temperature, dim=1) for s in student_logits]
+    terms = [
+        -(target * log_p).sum(dim=1).mean()
+        for i, target in enumerate(targets)
+        for j, log_p in enumerate(log_probabilities)
+        if i != j
+    ]
+    return torch.stack(terms).mean()
+
+
+@torch.no_grad()
+def sinkhorn(scores: torch.Tensor, epsilon: float = 0.05, iterations: int = 3) -> torch.Tensor:
+    """SwAV's codes (Caron et al., 2020): Sinkhorn–Knopp on exp(scores / ε), (B, K) → (B, K).
+
+    Alternately normalises prototypes (columns) to B/K samples each and samples
+    (rows) to one; after the last iteration each row sums to 1 and each column to about B/K.
+    """
+    # Subtracting the maximum changes nothing after normalisation and keeps exp finite.
+    q = torch.exp((scores - scores.max()) / epsilon).T
+    q /= q.sum()
+    k, b = q.shape
+    for _ in range(iterations):
+        q /= q.sum(dim=1, keepdim=True) * k
+        q /= q.sum(dim=0, keepdim=True) * b
+    return (q * b).T
+
+
+def swapped_prediction(
+    scores1: torch.Tensor, scores2: torch.Tensor, codes1: torch.Tensor, codes2: torch.Tensor, temperature: float
+) -> torch.Tensor:
+    """SwAV's swapped prediction: each view's codes are the (constant) target of the other view's scores.
+
+    ℓ(z_t, q_s) = −Σ_k q_s(k) log softmax(z_t·c / τ)(k), averaged over the batch and the two swaps.
+    """
+
+    def cross_entropy(codes: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+        return -(codes.detach() * F.log_softmax(scores / temperature, dim=1)).sum(dim=1).mean()
+
+    return (cross_entropy(codes1, scores2) + cross_entropy(codes2, scores1)) / 2
+
+
+def masked_mse(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """MAE's loss (He et al., 2022): squared error per patch, averaged over the hidden patches only.
+
+    ``prediction`` and ``target`` are (B, N, D) patches, ``mask`` bool (B, N), True where hidden.
+    """
+    per_patch = (prediction - target).pow(2).mean(dim=-1)
+    weights = mask.to(per_patch.dtype)
+    return (per_patch * weights).sum() / weights.sum()
+
+
+def masked_token_cross_entropy(logits: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """BEiT's loss (Bao et al., 2022): cross-entropy of the visual tokens of the hidden patches only.
+
+    ``logits`` (B, N, K), ``tokens`` long (B, N), ``mask`` bool (B, N), True where hidden.
+    """
+    return F.cross_entropy(logits[mask], tokens[mask])

@@ -21,8 +21,10 @@ from tqdm.auto import tqdm
 
 from selfsup.config import PretrainingParams
 from selfsup.data.store import channel_stats
-from selfsup.methods import build_method
+from selfsup.methods import METHODS, build_method
+from selfsup.methods.masked_image import vit_required
 from selfsup.models import Encoder, build_encoder
+from selfsup.tokenizer import empty_codebook, fit_codebook
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +69,23 @@ def random_encoder(config: dict, seed: int) -> Encoder:
     """A randomly initialised encoder of the given architecture, reproducible by seed."""
     torch.manual_seed(seed)
     return build_encoder(config)
+
+
+def tokenizer_codebook(views: np.ndarray, params: PretrainingParams) -> np.ndarray:
+    """The visual-token codebook of a method that uses one (BEiT); an empty one, at no cost, otherwise."""
+    if not METHODS[params.method].uses_codebook:
+        return empty_codebook(views.shape[2])
+    patch_size = getattr(getattr(params, params.backbone), "patch_size", None)
+    if patch_size is None:
+        raise vit_required(params.method, params.backbone)
+    tokenizer = getattr(params, params.method)
+    logger.info(
+        "Fitting a %d-word k-means tokenizer on %d×%d patches", tokenizer.codebook_size, patch_size, patch_size
+    )
+    return fit_codebook(
+        views, patch_size, tokenizer.codebook_size, tokenizer.tokenizer_patches,
+        tokenizer.tokenizer_iterations, params.seed,
+    )
 
 
 def warmup_cosine(step: int, warmup_steps: int, total_steps: int) -> float:
@@ -172,13 +191,18 @@ def _check_fits(n_images: int, n_cached: int, method, params: PretrainingParams)
         )
 
 
-def pretrain(views: np.ndarray, params: PretrainingParams) -> TrainResult:
-    """Train ``params.method`` on cached views uint8 (N, K, C, H, W)."""
+def pretrain(views: np.ndarray, params: PretrainingParams, codebook: np.ndarray | None = None) -> TrainResult:
+    """Train ``params.method`` on cached views uint8 (N, K, C, H, W).
+
+    ``codebook`` is the output of ``tokenizer_codebook``; when None it is fitted here.
+    """
     n, k = views.shape[:2]
     seed_everything(params.seed)
     device = resolve_device(params.device)
     config = encoder_config(views, params)
-    method = build_method(build_encoder(config), params)
+    if codebook is None:
+        codebook = tokenizer_codebook(views, params)
+    method = build_method(build_encoder(config), params, codebook)
     _check_fits(n, k, method, params)
     memory_format = torch.channels_last if params.channels_last else torch.contiguous_format
     method = method.to(device, memory_format=memory_format)

@@ -31,6 +31,7 @@ def catalog_for(tmp_path, parameters: dict) -> DataCatalog:
         "image_index": ParquetDataset(filepath=str(tmp_path / "image_index.parquet")),
         "data_summary": JSONDataset(filepath=str(tmp_path / "data_summary.json")),
         "view_cache": ViewCacheDataset(path=str(tmp_path / "view_cache")),
+        "tokenizer": NpyDataset(filepath=str(tmp_path / "tokenizer.npy")),
         "encoder": EncoderCheckpointDataset(filepath=str(tmp_path / "encoder.pt")),
         "training_history": ParquetDataset(filepath=str(tmp_path / "training_history.parquet")),
         "training_summary": JSONDataset(filepath=str(tmp_path / "training_summary.json")),
@@ -83,6 +84,7 @@ def test_each_stage_runs_alone_on_the_previous_outputs(run_stage, tmp_path):
     assert len(history) == 1437 // 64
     checkpoint = catalog.load("encoder")
     assert checkpoint["config"]["backbone"] == "small_cnn"
+    assert catalog.load("tokenizer").shape[0] == 0  # only beit fits one
 
     catalog = run_stage(feature_extraction)
     features = catalog.load("features")
@@ -111,3 +113,17 @@ def test_evaluation_alone_uses_saved_features(run_stage, tmp_path, tiny_paramete
     assert (tmp_path / "metrics.json").read_text() == first
     assert (tmp_path / "encoder.pt").stat().st_mtime_ns == encoder_mtime
     assert pd.read_parquet(tmp_path / "features.parquet").shape[0] == 1797
+
+
+def test_beit_pretraining_fits_the_tokenizer_then_trains_on_it(tmp_path, tiny_parameters):
+    tiny_parameters["pretraining"].update(method="beit", backbone="vit_tiny")
+    tiny_parameters["pretraining"]["vit_tiny"] = {"patch_size": 2, "depth": 1}
+    tiny_parameters["pretraining"]["beit"] = {"codebook_size": 16, "tokenizer_patches": 2000}
+    catalog = catalog_for(tmp_path, tiny_parameters)
+    for stage in (ingestion, augmentation, pretraining):
+        SequentialRunner().run(stage.create_pipeline(), catalog)
+    codebook = catalog.load("tokenizer")
+    assert codebook.shape == (16, 1, 2, 2) and np.isfinite(codebook).all()
+    history = catalog.load("training_history")
+    assert len(history) == 1437 // 64 and "token_accuracy" in history.columns
+    assert catalog.load("encoder")["config"]["backbone"] == "vit_tiny"

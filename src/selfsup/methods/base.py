@@ -17,6 +17,7 @@ from selfsup.models import Encoder
 
 class Method(nn.Module):
     n_views: int = 2
+    uses_codebook: bool = False  # True: built as (encoder, params, codebook) with a visual-token codebook
 
     def __init__(self, encoder: Encoder):
         super().__init__()

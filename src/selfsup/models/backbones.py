@@ -7,10 +7,14 @@ It takes float images in [0, 1] and returns (B, feature_dim) features.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
+
+from selfsup.models.resnet import resnet18, resnet50
+from selfsup.models.vit import vit_small, vit_tiny
 
 
 def _conv_block(in_channels: int, out_channels: int) -> nn.Sequential:
@@ -45,7 +49,13 @@ class SmallCNN(nn.Module):
         return self.body(x)
 
 
-BACKBONES: dict[str, Callable[..., nn.Module]] = {"small_cnn": SmallCNN}
+BACKBONES: dict[str, Callable[..., nn.Module]] = {
+    "small_cnn": SmallCNN,
+    "resnet18": resnet18,
+    "resnet50": resnet50,
+    "vit_tiny": vit_tiny,
+    "vit_small": vit_small,
+}
 
 
 class Encoder(nn.Module):
@@ -58,13 +68,21 @@ class Encoder(nn.Module):
             raise ValueError(f"unknown backbone {name!r}; allowed: {sorted(BACKBONES)}")
         self.config = dict(config)
         channels = config["in_channels"]
-        self.backbone = BACKBONES[name](channels, **config.get("backbone_params", {}))
+        build = BACKBONES[name]
+        backbone_params = dict(config.get("backbone_params", {}))
+        if "image_size" in inspect.signature(build).parameters:  # e.g. a ViT sizes its position embeddings
+            backbone_params["image_size"] = tuple(config["image_size"])
+        self.backbone = build(channels, **backbone_params)
         self.register_buffer("mean", torch.tensor(config["mean"], dtype=torch.float32).view(1, channels, 1, 1))
         self.register_buffer("std", torch.tensor(config["std"], dtype=torch.float32).view(1, channels, 1, 1))
         self.feature_dim = self.backbone.feature_dim
 
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        """What the backbone sees: [0, 1] inputs standardised per channel."""
+        return (x - self.mean) / self.std
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.backbone((x - self.mean) / self.std)
+        return self.backbone(self.normalise(x))
 
 
 def build_encoder(config: dict) -> Encoder:

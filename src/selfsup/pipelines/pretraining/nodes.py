@@ -1,15 +1,22 @@
-"""Pretraining: train the configured SSL method on the view cache."""
+"""Pretraining: fit BEiT's tokenizer when it is needed, then train the configured SSL method on the view cache."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from selfsup.config import PretrainingParams, validate
 from selfsup.data.view_cache import ViewCache
-from selfsup.train import pretrain
+from selfsup.train import pretrain, tokenizer_codebook
 
 
-def pretrain_encoder(view_cache: ViewCache, parameters: dict) -> tuple[dict, pd.DataFrame, dict]:
+def fit_tokenizer(view_cache: ViewCache, parameters: dict) -> np.ndarray:
+    """BEiT's k-means codebook (K, C, p, p); for the other methods an empty one, at no cost."""
     params = validate(PretrainingParams, "pretraining", parameters)
-    result = pretrain(view_cache.views, params)
+    return tokenizer_codebook(view_cache.views, params)
+
+
+def pretrain_encoder(view_cache: ViewCache, tokenizer: np.ndarray, parameters: dict) -> tuple[dict, pd.DataFrame, dict]:
+    params = validate(PretrainingParams, "pretraining", parameters)
+    result = pretrain(view_cache.views, params, codebook=tokenizer)
     return result.checkpoint, result.history, result.summary

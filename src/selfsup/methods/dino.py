@@ -1,0 +1,102 @@
+"""DINO (Caron et al., 2021): self-distillation to a momentum teacher, with centring and sharpening."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from selfsup.config import DINOParams
+from selfsup.losses import dino_cross_entropy, embedding_std
+from selfsup.methods.base import Method
+from selfsup.methods.momentum import cosine_momentum, ema_update, momentum_copy
+from selfsup.models import Encoder
+
+
+class UnitRowLinear(nn.Module):
+    """A bias-free Linear whose weight rows are unit vectors in the forward pass.
+
+    This is weight normalisation with the gain fixed at 1 (DINO's ``norm_last_layer``).
+    """
+
+    def __init__(self, in_dim: int, out_dim: int):
+        super().__init__()
+        self.weight = nn.Parameter(nn.init.trunc_normal_(torch.empty(out_dim, in_dim), std=0.02))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, F.normalize(self.weight, dim=1))
+
+
+class DINOHead(nn.Module):
+    """A 3-layer GELU MLP to a bottleneck, L2-normalised, then a weight-normalised layer to ``out_dim``.
+
+    ``batch_norm`` puts a BatchNorm after each hidden Linear (the paper code's ``use_bn_in_head``).
+    """
+
+    def __init__(self, in_dim: int, hidden_dim: int, bottleneck_dim: int, out_dim: int, batch_norm: bool = False):
+        super().__init__()
+        layers: list[nn.Module] = []
+        dim = in_dim
+        for _ in range(2):
+            layers += [nn.Linear(dim, hidden_dim), *([nn.BatchNorm1d(hidden_dim)] if batch_norm else []), nn.GELU()]
+            dim = hidden_dim
+        self.mlp = nn.Sequential(*layers, nn.Linear(hidden_dim, bottleneck_dim))
+        for layer in self.mlp:
+            if isinstance(layer, nn.Linear):  # the initialisation of the paper's code
+                nn.init.trunc_normal_(layer.weight, std=0.02)
+                nn.init.zeros_(layer.bias)
+        self.last_layer = UnitRowLinear(bottleneck_dim, out_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.last_layer(F.normalize(self.mlp(x), dim=1))
+
+
+def warmup_temperature(progress: float, start: float, end: float, warmup_fraction: float) -> float:
+    """Linear from ``start`` to ``end`` over the first ``warmup_fraction`` of training, then ``end``."""
+    if progress >= warmup_fraction:
+        return end
+    return start + (end - start) * progress / warmup_fraction
+
+
+class DINO(Method):
+    n_views = 2
+
+    def __init__(self, encoder: Encoder, params: DINOParams):
+        super().__init__(encoder)
+        self.params = params
+        self.head = DINOHead(
+            encoder.feature_dim, params.hidden_dim, params.bottleneck_dim, params.out_dim, params.batch_norm_in_head
+        )
+        self.teacher_encoder = momentum_copy(encoder)
+        self.teacher_head = momentum_copy(self.head)
+        self.register_buffer("center", torch.zeros(1, params.out_dim))
+        self.teacher_temperature = self._teacher_temperature(0.0)
+        self._teacher_mean: torch.Tensor | None = None
+
+    def _teacher_temperature(self, progress: float) -> float:
+        p = self.params
+        start, end = p.teacher_temperature_start, p.teacher_temperature
+        return warmup_temperature(progress, start, end, p.teacher_warmup_fraction)
+
+    def views(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return batch[:, 0], batch[:, 1]
+
+    def loss(self, inputs: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        both = torch.cat(inputs)
+        student = self.head(self.encoder(both))
+        with torch.no_grad():
+            teacher = self.teacher_head(self.teacher_encoder(both))
+        loss = dino_cross_entropy(
+            student.chunk(2), teacher.chunk(2), self.center, self.params.student_temperature, self.teacher_temperature
+        )
+        self._teacher_mean = teacher.mean(dim=0, keepdim=True)
+        return loss, {"embedding_std": float(embedding_std(student)), "teacher_temperature": self.teacher_temperature}
+
+    def on_step_end(self, step: int, total_steps: int) -> None:
+        momentum = cosine_momentum(self.params.momentum, step, total_steps)
+        ema_update(self.teacher_encoder, self.encoder, momentum)
+        ema_update(self.teacher_head, self.head, momentum)
+        if self._teacher_mean is not None:
+            self.center.lerp_(self._teacher_mean, 1.0 - self.params.center_momentum)
+            self._teacher_mean = None
+        self.teacher_temperature = self._teacher_temperature((step + 1) / max(1, total_steps))

@@ -1,0 +1,275 @@
+"""The zoo's losses against slow references written element by element from each paper's formula."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from selfsup.losses import (
+    barlow_twins,
+    dino_cross_entropy,
+    info_nce,
+    negative_cosine,
+    normalized_mse,
+    sinkhorn,
+    swapped_prediction,
+    vicreg,
+)
+
+BATCHES = [2, 3, 8, 16]
+
+
+def randn(*shape, seed: int, scale: float = 1.0) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(seed)
+    return (scale * torch.randn(*shape, generator=generator, dtype=torch.float64)).requires_grad_(True)
+
+
+def assert_same_values_and_gradients(fast, slow, inputs):
+    torch.testing.assert_close(fast, slow)
+    fast_grads = torch.autograd.grad(fast, inputs)
+    slow_grads = torch.autograd.grad(slow, inputs)
+    for fast_grad, slow_grad in zip(fast_grads, slow_grads):
+        torch.testing.assert_close(fast_grad, slow_grad)
+
+
+def assert_no_gradient(loss, tensor):
+    assert torch.autograd.grad(loss, tensor, retain_graph=True, allow_unused=True)[0] is None
+
+
+def cosine(a, b):
+    return torch.dot(a, b) / (torch.linalg.norm(a) * torch.linalg.norm(b))
+
+
+def unit(a):
+    return a / torch.linalg.norm(a)
+
+
+# --- InfoNCE (MoCo) -----------------------------------------------------------
+
+
+def info_nce_reference(q, k, temperature, negatives=None):
+    """−log exp(q·k₊/τ) / (exp(q·k₊/τ) + Σ_neg exp(q·k₋/τ)), cosines, averaged over queries."""
+    n = len(q)
+    total = 0.0
+    for i in range(n):
+        positive = torch.exp(cosine(q[i], k[i]) / temperature)
+        others = [k[j] for j in range(n) if j != i] if negatives is None else list(negatives)
+        denominator = positive + sum(torch.exp(cosine(q[i], other) / temperature) for other in others)
+        total = total - torch.log(positive / denominator)
+    return total / n
+
+
+@pytest.mark.parametrize("batch", BATCHES)
+@pytest.mark.parametrize("temperature", [0.07, 0.2, 1.0])
+def test_info_nce_with_in_batch_negatives(batch, temperature):
+    q, k = randn(batch, 6, seed=batch), randn(batch, 6, seed=batch + 100)
+    fast = info_nce(q, k, temperature)
+    assert_same_values_and_gradients(fast, info_nce_reference(q, k, temperature), (q, k))
+
+
+@pytest.mark.parametrize("batch", BATCHES)
+@pytest.mark.parametrize("queue", [1, 7, 32])
+def test_info_nce_with_a_queue_of_negatives(batch, queue):
+    q, k = randn(batch, 6, seed=batch), randn(batch, 6, seed=batch + 100)
+    negatives = randn(queue, 6, seed=queue + 200)
+    fast = info_nce(q, k, 0.2, negatives)
+    slow = info_nce_reference(q, k, 0.2, negatives)
+    assert_same_values_and_gradients(fast, slow, (q, k, negatives))
+
+
+def test_info_nce_is_low_when_each_query_matches_its_own_key():
+    keys = torch.eye(4, dtype=torch.float64)
+    assert info_nce(keys, keys.clone(), 0.1) < info_nce(keys, keys.roll(1, dims=0), 0.1)
+    # Positive at cosine 1, three negatives at cosine 0.
+    assert info_nce(keys, keys.clone(), 0.1).item() == pytest.approx(-math.log(math.exp(10) / (math.exp(10) + 3)))
+
+
+# --- BYOL and SimSiam ---------------------------------------------------------
+
+
+def normalized_mse_reference(p, z):
+    """Σ_k (p_k/‖p‖ − z_k/‖z‖)², z a constant, averaged over the batch."""
+    total = 0.0
+    for p_i, z_i in zip(p, z.detach()):
+        p_hat, z_hat = unit(p_i), unit(z_i)
+        total = total + sum((p_hat[k] - z_hat[k]) ** 2 for k in range(len(p_i)))
+    return total / len(p)
+
+
+def negative_cosine_reference(p, z):
+    """−p·z/(‖p‖‖z‖), z a constant, averaged over the batch."""
+    return -sum(cosine(p_i, z_i) for p_i, z_i in zip(p, z.detach())) / len(p)
+
+
+@pytest.mark.parametrize("batch", BATCHES)
+@pytest.mark.parametrize(
+    "loss, reference", [(normalized_mse, normalized_mse_reference), (negative_cosine, negative_cosine_reference)]
+)
+def test_prediction_losses_match_reference_and_stop_the_target_gradient(batch, loss, reference):
+    p, z = randn(batch, 5, seed=batch), randn(batch, 5, seed=batch + 1)
+    fast = loss(p, z)
+    assert_no_gradient(fast, z)
+    assert_same_values_and_gradients(fast, reference(p, z), (p,))
+
+
+def test_normalized_mse_is_two_minus_two_cosine():
+    p, z = randn(8, 5, seed=0), randn(8, 5, seed=1)
+    torch.testing.assert_close(normalized_mse(p, z), 2 + 2 * negative_cosine(p, z))
+
+
+# --- Barlow Twins -------------------------------------------------------------
+
+
+def standardised_columns(z, eps=1e-5):
+    n, d = z.shape
+    columns = []
+    for j in range(d):
+        mean = sum(z[b, j] for b in range(n)) / n
+        variance = sum((z[b, j] - mean) ** 2 for b in range(n)) / n
+        columns.append([(z[b, j] - mean) / torch.sqrt(variance + eps) for b in range(n)])
+    return columns  # columns[j][b]
+
+
+def barlow_twins_reference(z1, z2, weight):
+    """C_ij = Σ_b ẑ1_bi ẑ2_bj / N; Σ_i (1 − C_ii)² + λ Σ_{i≠j} C_ij²."""
+    n, d = z1.shape
+    a, b = standardised_columns(z1), standardised_columns(z2)
+    loss = 0.0
+    for i in range(d):
+        for j in range(d):
+            c = sum(a[i][s] * b[j][s] for s in range(n)) / n
+            loss = loss + ((1 - c) ** 2 if i == j else weight * c**2)
+    return loss
+
+
+@pytest.mark.parametrize("batch", BATCHES)
+@pytest.mark.parametrize("weight", [0.005, 0.25])
+def test_barlow_twins_matches_reference(batch, weight):
+    z1, z2 = randn(batch, 4, seed=batch, scale=3.0), randn(batch, 4, seed=batch + 1)
+    fast = barlow_twins(z1, z2, weight)
+    assert_same_values_and_gradients(fast, barlow_twins_reference(z1, z2, weight), (z1, z2))
+
+
+def test_barlow_twins_is_zero_for_identical_decorrelated_views():
+    z = torch.tensor([[1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [-1.0, -1.0]], dtype=torch.float64)
+    assert barlow_twins(z, z.clone(), 1.0).item() == pytest.approx(0.0, abs=1e-5)
+
+
+# --- VICReg -------------------------------------------------------------------
+
+
+def vicreg_reference(z1, z2, wi, wv, wc, gamma, eps):
+    n, d = z1.shape
+    invariance = sum((z1[b, j] - z2[b, j]) ** 2 for b in range(n) for j in range(d)) / (n * d)
+
+    def means(z):
+        return [sum(z[b, j] for b in range(n)) / n for j in range(d)]
+
+    def covariance(z, i, j, m):
+        return sum((z[b, i] - m[i]) * (z[b, j] - m[j]) for b in range(n)) / (n - 1)
+
+    variance, cov = 0.0, 0.0
+    for z in (z1, z2):
+        m = means(z)
+        hinges = [torch.clamp(gamma - torch.sqrt(covariance(z, j, j, m) + eps), min=0) for j in range(d)]
+        variance = variance + sum(hinges) / d / 2
+        cov = cov + sum(covariance(z, i, j, m) ** 2 for i in range(d) for j in range(d) if i != j) / d
+    return wi * invariance + wv * variance + wc * cov
+
+
+@pytest.mark.parametrize("batch", BATCHES)
+@pytest.mark.parametrize("weights", [(25.0, 25.0, 1.0, 1.0), (1.0, 2.0, 3.0, 0.5)])
+def test_vicreg_matches_reference(batch, weights):
+    wi, wv, wc, gamma = weights
+    # Half-scale embeddings put some standard deviations under γ, so the hinge is active.
+    z1, z2 = randn(batch, 4, seed=batch, scale=0.5), randn(batch, 4, seed=batch + 1, scale=1.5)
+    fast = vicreg(z1, z2, wi, wv, wc, gamma=gamma, eps=1e-4)
+    slow = vicreg_reference(z1, z2, wi, wv, wc, gamma, 1e-4)
+    assert_same_values_and_gradients(fast, slow, (z1, z2))
+
+
+# --- DINO ---------------------------------------------------------------------
+
+
+def dino_reference(students, teachers, center, student_t, teacher_t):
+    """Mean over view pairs i ≠ j and samples of −Σ_k P_t(k) log P_s(k)."""
+    terms = []
+    for i, teacher in enumerate(teachers):
+        for j, student in enumerate(students):
+            if i == j:
+                continue
+            total = 0.0
+            for t, s in zip(teacher.detach(), student):
+                t_exp = [torch.exp((t[k] - center[0, k]) / teacher_t) for k in range(len(t))]
+                s_exp = [torch.exp(s[k] / student_t) for k in range(len(s))]
+                t_sum, s_sum = sum(t_exp), sum(s_exp)
+                total = total - sum(t_exp[k] / t_sum * torch.log(s_exp[k] / s_sum) for k in range(len(s)))
+            terms.append(total / len(teacher))
+    return sum(terms) / len(terms)
+
+
+@pytest.mark.parametrize("batch", BATCHES)
+@pytest.mark.parametrize("n_students", [2, 4])
+def test_dino_matches_reference_with_centering_and_local_views(batch, n_students):
+    dim = 6
+    students = [randn(batch, dim, seed=batch * 10 + v) for v in range(n_students)]
+    teachers = [randn(batch, dim, seed=batch * 10 + 50 + v) for v in range(2)]
+    center = randn(1, dim, seed=99).detach()
+    fast = dino_cross_entropy(students, teachers, center, 0.1, 0.04)
+    slow = dino_reference(students, teachers, center, 0.1, 0.04)
+    for teacher in teachers:
+        assert_no_gradient(fast, teacher)
+    assert_same_values_and_gradients(fast, slow, students)
+
+
+# --- SwAV ---------------------------------------------------------------------
+
+
+def sinkhorn_reference(scores, epsilon, iterations):
+    """Algorithm 1 of SwAV, entry by entry: Q is K×B, rows to 1/K, columns to 1/B, then Q·B."""
+    b, k = scores.shape
+    q = [[math.exp(scores[s, p].item() / epsilon) for s in range(b)] for p in range(k)]
+    total = sum(map(sum, q))
+    q = [[value / total for value in row] for row in q]
+    for _ in range(iterations):
+        for p in range(k):
+            row_sum = sum(q[p])
+            q[p] = [value / row_sum / k for value in q[p]]
+        for s in range(b):
+            column_sum = sum(q[p][s] for p in range(k))
+            for p in range(k):
+                q[p][s] = q[p][s] / column_sum / b
+    return torch.tensor([[q[p][s] * b for p in range(k)] for s in range(b)], dtype=torch.float64)
+
+
+@pytest.mark.parametrize("batch", BATCHES)
+@pytest.mark.parametrize("iterations", [1, 3, 10])
+def test_sinkhorn_matches_reference_and_is_a_constant(batch, iterations):
+    scores = torch.tanh(randn(batch, 5, seed=batch))  # cosines, as prototype scores are
+    codes = sinkhorn(scores, 0.05, iterations)
+    assert not codes.requires_grad
+    torch.testing.assert_close(codes, sinkhorn_reference(scores, 0.05, iterations))
+
+
+def swapped_prediction_reference(scores1, scores2, codes1, codes2, temperature):
+    def cross_entropy(codes, scores):
+        total = 0.0
+        for q, z in zip(codes.detach(), scores):
+            exps = [torch.exp(z[k] / temperature) for k in range(len(z))]
+            total = total - sum(q[k] * torch.log(exps[k] / sum(exps)) for k in range(len(z)))
+        return total / len(scores)
+
+    return (cross_entropy(codes1, scores2) + cross_entropy(codes2, scores1)) / 2
+
+
+@pytest.mark.parametrize("batch", BATCHES)
+@pytest.mark.parametrize("temperature", [0.1, 0.5])
+def test_swapped_prediction_matches_reference(batch, temperature):
+    scores1, scores2 = randn(batch, 5, seed=batch), randn(batch, 5, seed=batch + 1)
+    codes1 = torch.softmax(randn(batch, 5, seed=batch + 2), dim=1).detach()
+    codes2 = torch.softmax(randn(batch, 5, seed=batch + 3), dim=1).detach()
+    fast = swapped_prediction(scores1, scores2, codes1, codes2, temperature)
+    slow = swapped_prediction_reference(scores1, scores2, codes1, codes2, temperature)
+    assert_same_values_and_gradients(fast, slow, (scores1, scores2))
