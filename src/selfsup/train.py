@@ -19,6 +19,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from selfsup.collapse import MONITOR_EVERY_STEPS, collapse_verdict, measure_spread
 from selfsup.config import PretrainingParams
 from selfsup.data.store import channel_stats
 from selfsup.methods import METHODS, build_method
@@ -217,7 +218,7 @@ def pretrain(views: np.ndarray, params: PretrainingParams, codebook: np.ndarray 
         params.method, device, n, params.batch_size, params.epochs, n // params.batch_size,
         f", time budget {params.time_budget_s:.0f} s" if params.time_budget_s else "",
     )
-    records = []
+    records, spreads = [], []
     step, epoch, stopped_by = 0, 0, None
     started = last_step_end = time.perf_counter()
     method.train()
@@ -246,6 +247,9 @@ def pretrain(views: np.ndarray, params: PretrainingParams, codebook: np.ndarray 
                 last_step_end = now
                 step += 1
                 stopped_by = plan.after_step(step, now - started)
+                if step % MONITOR_EVERY_STEPS == 0 or stopped_by:
+                    spreads.append((step - 1, measure_spread(method.encoder, images.view(b, v, *images.shape[1:])[:, 0])))
+                    records[-1]["embedding_std"] = spreads[-1][1]
                 bar.total = plan.total_steps
                 bar.update(1)
                 bar.set_postfix(loss=f"{loss_value:.4f}", epoch=epoch)
@@ -267,6 +271,7 @@ def pretrain(views: np.ndarray, params: PretrainingParams, codebook: np.ndarray 
         "images_per_s": step * params.batch_size / wall_time if wall_time > 0 else float("nan"),
         "stopped_by": stopped_by,
         "final_loss": float(history["loss"].iloc[-1]),
+        **collapse_verdict(spreads),
     }
     logger.info(
         "Pretraining stopped by %s after %d steps, %.1f s (%.0f images/s)",
