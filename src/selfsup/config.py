@@ -12,9 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-
-class ParameterError(ValueError):
-    """A parameter has a value that is not allowed."""
+from selfsup.errors import ParameterError
 
 
 class _Strict(BaseModel):

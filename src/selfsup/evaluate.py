@@ -19,6 +19,8 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from selfsup.errors import ParameterError
+
 logger = logging.getLogger(__name__)
 
 METRIC_KEYS = ("knn_k20", "knn_k200", "linear", "linear_1pct", "linear_10pct", "kmeans_nmi", "kmeans_ari", "kmeans_acc")
@@ -66,12 +68,15 @@ def linear_probe(train_x, train_y, test_x, max_iter: int = 1000) -> np.ndarray:
 def label_fraction(labels: np.ndarray, fraction: float, seed: int = 0) -> np.ndarray:
     """Positions of a stratified ``fraction`` of ``labels``; every class keeps an example."""
     positions = np.arange(len(labels))
-    chosen, _ = train_test_split(positions, train_size=fraction, stratify=labels, random_state=seed)
+    where = f"evaluation.label_fractions={fraction} of {len(labels)} training labels"
+    try:
+        chosen, _ = train_test_split(positions, train_size=fraction, stratify=labels, random_state=seed)
+    except ValueError as error:  # scikit-learn: fewer picks than classes, or a class of one
+        raise ParameterError(f"{where} cannot give every class an example ({error}); raise the fraction") from None
     missing = set(np.unique(labels)) - set(np.unique(labels[chosen]))
     if missing:
-        raise ValueError(
-            f"label fraction {fraction} of {len(labels)} training labels leaves classes "
-            f"{sorted(missing)} without an example; raise evaluation.label_fractions"
+        raise ParameterError(
+            f"{where} leaves classes {sorted(missing)} without an example; raise the fraction"
         )
     return np.sort(chosen)
 
@@ -116,15 +121,15 @@ def evaluate_features(
     """One row of the protocol for one set of features."""
     too_large = [k for k in knn_k if k > len(train_x)]
     if too_large:
-        raise ValueError(
+        raise ParameterError(
             f"evaluation.knn_k={too_large} exceeds the {len(train_x)} labelled training images; lower it"
         )
+    subsets = {fraction: label_fraction(train_y, fraction, seed) for fraction in label_fractions}
     row: dict[str, float] = {}
     for k, predicted in knn_predictions(train_x, train_y, test_x, knn_k).items():
         row[f"knn_k{k}"] = float(np.mean(predicted == test_y))
     row["linear"] = float(np.mean(linear_probe(train_x, train_y, test_x, max_iter) == test_y))
-    for fraction in label_fractions:
-        subset = label_fraction(train_y, fraction, seed)
+    for fraction, subset in subsets.items():
         predicted = linear_probe(train_x[subset], train_y[subset], test_x, max_iter)
         row[fraction_key(fraction)] = float(np.mean(predicted == test_y))
     row.update(clustering_scores(test_x, test_y))
@@ -134,7 +139,7 @@ def evaluate_features(
 def evaluate_unlabelled(test_x: np.ndarray, n_clusters: int) -> dict[str, float]:
     """What needs no labels: how well k-means separates the test features (cosine silhouette)."""
     if len(test_x) <= n_clusters:
-        raise ValueError(
+        raise ParameterError(
             f"evaluation.n_clusters={n_clusters} needs more than {n_clusters} test images, got {len(test_x)}"
         )
     predicted = kmeans_labels(test_x, n_clusters)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from kedro.framework.hooks import hook_impl
 
-from selfsup.config import SCHEMAS, validate
+from selfsup.config import SCHEMAS
+from selfsup.preflight import validate_run
 
 
 class ValidateParametersHook:
     @hook_impl
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
-        for section, schema in SCHEMAS.items():
-            name = f"params:{section}"
-            if name in catalog:
-                validate(schema, section, catalog.load(name))
+        values = {section: catalog.load(f"params:{section}") for section in SCHEMAS if f"params:{section}" in catalog}
+        used = {section for section in values if f"params:{section}" in pipeline.inputs()}
+        validate_run(values, used)

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from sklearn.cluster import KMeans
 
+from selfsup.errors import ParameterError
 from selfsup.models.vit import patchify
 
 
@@ -39,7 +40,7 @@ def fit_codebook(
     """A (size, C, p, p) k-means codebook of patches of the uint8 views (N, K, C, H, W)."""
     patches = sample_patches(views, patch_size, max_patches, seed)
     if len(patches) < size:
-        raise ValueError(
+        raise ParameterError(
             f"the view cache has {len(patches)} patches of {patch_size}×{patch_size} pixels, fewer than "
             f"pretraining.beit.codebook_size={size}; lower pretraining.beit.codebook_size"
         )

@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import struct
+import zipfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image, ImageOps
 from tqdm.auto import tqdm
+
+from selfsup.errors import DataError, MissingInputError, NotAFolderError
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +61,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     expected = count * dtype.itemsize
     actual = len(raw) - header_size
     if actual != expected:
-        raise ValueError(
+        raise DataError(
             f"{path}: payload is {actual} bytes but the header's shape {shape} of "
             f"{dtype.name} needs {expected} bytes"
         )
@@ -74,15 +77,26 @@ def read_idx_pair(
     labels = read_idx(labels_path)
     both = f"{images_path}, {labels_path}"
     if images.ndim != 3 or images.dtype != np.uint8:
-        raise ValueError(
+        raise DataError(
             f"{both}: the images file must hold 3-D uint8 (N, H, W), "
             f"got {images.ndim}-D {images.dtype}"
         )
     if labels.ndim != 1:
-        raise ValueError(f"{both}: the labels file must be 1-D, got shape {labels.shape}")
+        raise DataError(f"{both}: the labels file must be 1-D, got shape {labels.shape}")
     if len(images) != len(labels):
-        raise ValueError(f"{both}: {len(images)} images but {len(labels)} labels")
+        raise DataError(f"{both}: {len(images)} images but {len(labels)} labels")
     return images[:, None, :, :], _integer_labels(labels, len(images), both)
+
+
+def read_idx_shape(path: str | os.PathLike) -> tuple[int, ...]:
+    """The shape an IDX file's header announces, without reading the payload."""
+    path = Path(path)
+    with path.open("rb") as file:
+        is_gzip = file.read(2) == _GZIP_MAGIC
+    with (gzip.open(path, "rb") if is_gzip else path.open("rb")) as file:
+        start = file.read(4)
+        ndim = start[3] if len(start) == 4 else 0
+        return _parse_idx_header(start + file.read(4 * ndim), path)[1]
 
 
 def _read_maybe_gzipped(path: Path) -> bytes:
@@ -97,14 +111,14 @@ def _read_maybe_gzipped(path: Path) -> bytes:
 def _parse_idx_header(raw: bytes, path) -> tuple[np.dtype, tuple[int, ...], int]:
     """The dtype, shape and header length of an IDX file's bytes."""
     if len(raw) < 4:
-        raise ValueError(f"{path}: {len(raw)} bytes is too short for an IDX header")
+        raise DataError(f"{path}: {len(raw)} bytes is too short for an IDX header")
     magic = int.from_bytes(raw[:4], "big")
     type_code, ndim = raw[2], raw[3]
     if raw[:2] != b"\x00\x00" or type_code not in _IDX_DTYPES:
-        raise ValueError(f"{path}: wrong magic number 0x{magic:08x} ({magic}); not an IDX file")
+        raise DataError(f"{path}: wrong magic number 0x{magic:08x} ({magic}); not an IDX file")
     header_size = 4 + 4 * ndim
     if len(raw) < header_size:
-        raise ValueError(
+        raise DataError(
             f"{path}: header announces {ndim} dimensions but the file ends after {len(raw)} bytes"
         )
     shape = struct.unpack(f">{ndim}I", raw[4:header_size])
@@ -139,11 +153,48 @@ def read_array_file(
     return _to_uint8(images, path), labels
 
 
+def read_array_outline(
+    path: str | os.PathLike, labels_key: str = "labels", images_key: str = "images"
+) -> tuple[tuple[int, ...], np.ndarray | None]:
+    """The images' shape (N, C, H, W) and the labels of an array file, without loading the images."""
+    path = Path(path)
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                names = [name.removesuffix(".npy") for name in archive.namelist()]
+                image_name = images_key if images_key in names else next((n for n in names if n != labels_key), None)
+                if image_name is None:
+                    raise DataError(f"{path}: no image array (looked for {images_key!r}, found {names})")
+                with archive.open(f"{image_name}.npy") as member:
+                    shape = _npy_header_shape(member)
+            labels = np.load(path, allow_pickle=False)[labels_key] if labels_key in names else None
+        else:
+            with path.open("rb") as file:
+                shape = _npy_header_shape(file)
+            labels = None
+    except DataError:
+        raise
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise DataError(f"{path}: cannot read as .npy / .npz: {error}") from error
+    if len(shape) not in (3, 4):
+        raise DataError(f"{path}: images must be (N, H, W) or (N, C, H, W), got shape {shape}")
+    shape = (shape[0], 1, *shape[1:]) if len(shape) == 3 else shape
+    if labels is not None:
+        labels = _integer_labels(labels, shape[0], path)
+    return tuple(int(side) for side in shape), labels
+
+
+def _npy_header_shape(file) -> tuple[int, ...]:
+    version = np.lib.format.read_magic(file)
+    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    return read_header(file)[0]
+
+
 def _load_arrays(path: Path, labels_key: str, images_key: str) -> tuple[np.ndarray, np.ndarray | None]:
     try:
         loaded = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as error:
-        raise ValueError(f"{path}: cannot read as .npy / .npz: {error}") from error
+        raise DataError(f"{path}: cannot read as .npy / .npz: {error}") from error
     if isinstance(loaded, np.ndarray):
         return loaded, None
     with loaded as archive:
@@ -153,7 +204,7 @@ def _load_arrays(path: Path, labels_key: str, images_key: str) -> tuple[np.ndarr
         else:
             candidates = [name for name in names if name != labels_key]
             if not candidates:
-                raise ValueError(f"{path}: no image array (looked for {images_key!r}, found {names})")
+                raise DataError(f"{path}: no image array (looked for {images_key!r}, found {names})")
             image_name = candidates[0]
         labels = archive[labels_key] if labels_key in names else None
         return archive[image_name], labels
@@ -163,7 +214,7 @@ def _as_nchw(images: np.ndarray, path) -> np.ndarray:
     if images.ndim == 3:
         images = images[:, None, :, :]
     if images.ndim != 4 or 0 in images.shape:
-        raise ValueError(
+        raise DataError(
             f"{path}: images must be a non-empty (N, H, W) or (N, C, H, W) array, "
             f"got shape {images.shape}"
         )
@@ -177,9 +228,9 @@ def _to_uint8(images: np.ndarray, path) -> np.ndarray:
     if images.dtype == np.bool_:
         return images.astype(np.uint8) * np.uint8(255)
     if images.dtype.kind not in "iuf":
-        raise ValueError(f"{path}: cannot convert {images.dtype} images to uint8")
+        raise DataError(f"{path}: cannot convert {images.dtype} images to uint8")
     if images.dtype.kind == "f" and not np.isfinite(images).all():
-        raise ValueError(f"{path}: images contain NaN or inf")
+        raise DataError(f"{path}: images contain NaN or inf")
     offset, scale = _scale_to_byte_range(images)
     converted = np.empty(images.shape, dtype=np.uint8)
     rows = max(1, _SCALE_CHUNK_BYTES // (images[:1].size * 8))
@@ -202,18 +253,18 @@ def _scale_to_byte_range(images: np.ndarray) -> tuple[float, float]:
 def _integer_labels(labels: np.ndarray, count: int, source) -> np.ndarray:
     """Labels as int64 (count,), or a ValueError naming ``source``."""
     if labels.ndim != 1 or len(labels) != count:
-        raise ValueError(f"{source}: labels must be 1-D with {count} entries, got shape {labels.shape}")
+        raise DataError(f"{source}: labels must be 1-D with {count} entries, got shape {labels.shape}")
     if labels.dtype.kind in "biu":
         return labels.astype(np.int64)
     if labels.dtype.kind == "f" and np.isfinite(labels).all() and (labels == np.round(labels)).all():
         return labels.astype(np.int64)
-    raise ValueError(f"{source}: labels must be integers, got {labels.dtype}")
+    raise DataError(f"{source}: labels must be integers, got {labels.dtype}")
 
 
 # ------------------------------------------------------------------------ images
 
 
-class ImageDecodeError(ValueError):
+class ImageDecodeError(DataError):
     """An image file that could not be decoded; the message reads ``"path: reason"``."""
 
     def __init__(self, path: str | os.PathLike, reason: str) -> None:
@@ -230,9 +281,9 @@ def list_image_files(folder: str | os.PathLike) -> list[Path]:
     """
     root = Path(folder)
     if not root.exists():
-        raise FileNotFoundError(f"{root}: image folder does not exist")
+        raise MissingInputError(f"{root}: image folder does not exist")
     if not root.is_dir():
-        raise NotADirectoryError(f"{root}: expected an image folder, found a file")
+        raise NotAFolderError(f"{root}: expected an image folder, found a file")
     found = []
     for directory, subfolders, files in os.walk(root):
         subfolders[:] = [name for name in subfolders if not name.startswith(".")]
@@ -279,9 +330,9 @@ def decode_image(path: str | os.PathLike, channels: int, size: tuple[int, int]) 
 
 def _check_target(channels: int, size: Sequence[int]) -> None:
     if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 (greyscale) or 3 (RGB), got {channels}")
+        raise DataError(f"channels must be 1 (greyscale) or 3 (RGB), got {channels}")
     if len(size) != 2 or min(size) < 1:
-        raise ValueError(f"size must be (H, W) with positive sides, got {size}")
+        raise DataError(f"size must be (H, W) with positive sides, got {size}")
 
 
 def _to_channels(image: Image.Image, channels: int) -> Image.Image:
@@ -302,7 +353,7 @@ def _high_depth_to_l(image: Image.Image) -> Image.Image:
         scaled = values / 257.0
     else:
         if not np.isfinite(values).all():
-            raise ValueError(f"mode {image.mode} image contains NaN or inf")
+            raise DataError(f"mode {image.mode} image contains NaN or inf")
         values = np.clip(values, 0.0, None)
         peak = float(values.max())
         if image.mode == "F" and peak <= 1.0:
@@ -363,14 +414,10 @@ def read_image_folder(
     root = Path(folder)
     _check_target(channels, size)
     if on_error not in ("fail", "skip"):
-        raise ValueError(f"on_error must be 'fail' or 'skip', got {on_error!r}")
+        raise DataError(f"on_error must be 'fail' or 'skip', got {on_error!r}")
     if workers < 1:
-        raise ValueError(f"workers must be at least 1, got {workers}")
-    files = list_image_files(root)
-    if not files:
-        raise ValueError(f"{root}: no image files found (looked for {', '.join(IMAGE_EXTENSIONS)})")
-    paths = [file.relative_to(root).as_posix() for file in files]
-    class_names, labels = _labels_from_layout(paths, root)
+        raise DataError(f"workers must be at least 1, got {workers}")
+    files, paths, class_names, labels = folder_layout(root)
 
     images = np.empty((len(files), channels, *size), dtype=np.uint8)
     decode = functools.partial(decode_image, channels=channels, size=size)
@@ -380,7 +427,7 @@ def read_image_folder(
     for path, reason in skipped:
         logger.warning("skipping %s: %s", root / path, reason)
     if len(skipped) == len(files):
-        raise ValueError(f"{root}: none of the {len(files)} image files could be decoded")
+        raise DataError(f"{root}: none of the {len(files)} image files could be decoded")
 
     kept = _drop_rows(images, [index for index, _ in failures])
     return FolderImages(
@@ -392,6 +439,15 @@ def read_image_folder(
     )
 
 
+def folder_layout(root: Path) -> tuple[list[Path], list[str], list[str], np.ndarray | None]:
+    """The image files under ``root``, their relative paths, class names and labels (None: unlabeled)."""
+    files = list_image_files(root)
+    if not files:
+        raise DataError(f"{root}: no image files found (looked for {', '.join(IMAGE_EXTENSIONS)})")
+    paths = [file.relative_to(root).as_posix() for file in files]
+    return files, paths, *_labels_from_layout(paths, root)
+
+
 def _labels_from_layout(paths: list[str], root: Path) -> tuple[list[str], np.ndarray | None]:
     """Class names and labels from first-level subfolders, or ([], None) for a flat folder."""
     nested = [path for path in paths if len(PurePosixPath(path).parts) > 1]
@@ -399,7 +455,7 @@ def _labels_from_layout(paths: list[str], root: Path) -> tuple[list[str], np.nda
         return [], None
     if len(nested) < len(paths):
         flat = next(path for path in paths if len(PurePosixPath(path).parts) == 1)
-        raise ValueError(
+        raise DataError(
             f"{root}: images lie both directly in the folder (e.g. {flat}) and in subfolders "
             f"(e.g. {nested[0]}); put every image in a class subfolder for a labeled set, "
             "or none for an unlabeled one"

@@ -10,7 +10,16 @@ import pandas as pd
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from selfsup.data.readers import read_array_file, read_idx_pair, read_image_folder
+from selfsup.data.readers import (
+    folder_layout,
+    read_array_file,
+    read_array_outline,
+    read_idx,
+    read_idx_pair,
+    read_idx_shape,
+    read_image_folder,
+)
+from selfsup.errors import DataError, MissingInputError
 
 
 @dataclass(frozen=True)
@@ -42,12 +51,22 @@ def make_index(ids, splits, labels, source: str) -> pd.DataFrame:
     )
 
 
-def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> np.ndarray:
+def stratified_split(labels: np.ndarray, test_fraction: float, seed: int, source: str = "the dataset") -> np.ndarray:
     """'train'/'test' per sample, stratified by label, reproducible by seed."""
+    classes, counts = np.unique(labels, return_counts=True)
+    if counts.min() < 2:
+        raise DataError(
+            f"{source}: class {classes[counts.argmin()]} has a single image; a stratified train/test "
+            "split needs at least 2 per class (add images or remove the class)"
+        )
     positions = np.arange(len(labels))
-    _, test = train_test_split(
-        positions, test_size=test_fraction, stratify=labels, random_state=seed
-    )
+    try:
+        _, test = train_test_split(positions, test_size=test_fraction, stratify=labels, random_state=seed)
+    except ValueError as error:  # scikit-learn: the test or train part is smaller than the class count
+        raise DataError(
+            f"{source}: ingestion.test_fraction={test_fraction} cannot split {len(labels)} images of "
+            f"{len(classes)} classes with every class on both sides ({error})"
+        ) from None
     splits = np.full(len(labels), "train", dtype=object)
     splits[test] = "test"
     return splits
@@ -69,20 +88,24 @@ def idx(params) -> ImageSet:
     folder = _required_path(params)
     parts = []
     for split in ("train", "test"):
-        images_file = folder / params.idx_files[f"{split}_images"]
-        labels_file = folder / params.idx_files[f"{split}_labels"]
-        for file in (images_file, labels_file):
-            if not file.is_file():
-                raise FileNotFoundError(
-                    f"{file} does not exist; set ingestion.path to the folder holding the IDX files "
-                    "or ingestion.idx_files to their names"
-                )
+        images_file = _idx_file(folder, params, f"{split}_images")
+        labels_file = _idx_file(folder, params, f"{split}_labels")
         images, labels = read_idx_pair(images_file, labels_file)
         ids = [f"{split}-{i:05d}" for i in range(len(images))]
         parts.append((images, make_index(ids, [split] * len(images), labels, images_file.name)))
     images = np.concatenate([part[0] for part in parts])
     index = pd.concat([part[1] for part in parts], ignore_index=True)
     return ImageSet(images, index)
+
+
+def _idx_file(folder: Path, params, role: str) -> Path:
+    file = folder / params.idx_files[role]
+    if not file.is_file():
+        raise MissingInputError(
+            f"{file} does not exist; set ingestion.path to the folder holding the IDX files "
+            "or ingestion.idx_files to their names"
+        )
+    return file
 
 
 def array(params) -> ImageSet:
@@ -105,22 +128,25 @@ def folder(params) -> ImageSet:
 
 def _required_path(params) -> Path:
     if not params.path:
-        raise ValueError(f"ingestion.path is required for ingestion.dataset={params.dataset!r}")
+        raise DataError(f"ingestion.path is required for ingestion.dataset={params.dataset!r}")
     path = Path(params.path).expanduser()
     if not path.exists():
-        raise FileNotFoundError(f"ingestion.path={params.path!r} does not exist")
+        raise MissingInputError(f"ingestion.path={params.path!r} does not exist")
     return path
 
 
 def _split_index(ids, labels, source: str, params) -> pd.DataFrame:
     """Held-out split: stratified by label when labels exist, else uniformly at random."""
+    if len(ids) < 2:
+        raise DataError(f"{source}: {len(ids)} image; at least 2 are needed, one to train on and one to test")
     if labels is None:
         order = np.random.default_rng(params.seed).permutation(len(ids))
         splits = np.full(len(ids), "train", dtype=object)
-        splits[order[: int(round(params.test_fraction * len(ids)))]] = "test"
+        n_test = min(max(1, round(params.test_fraction * len(ids))), len(ids) - 1)
+        splits[order[:n_test]] = "test"
         labels = [None] * len(ids)
     else:
-        splits = stratified_split(labels, params.test_fraction, params.seed)
+        splits = stratified_split(labels, params.test_fraction, params.seed, source)
     return make_index(ids, splits, labels, source)
 
 
@@ -130,3 +156,39 @@ READERS = {"digits": digits, "idx": idx, "array": array, "folder": folder}
 def load_image_set(params) -> ImageSet:
     """Read the dataset that ``params`` (``IngestionParams``) names."""
     return READERS[params.dataset](params)
+
+
+@dataclass(frozen=True)
+class DatasetOutline:
+    """What a run can know about its dataset before decoding it: enough to check parameters."""
+
+    image_size: tuple[int, int]
+    n_train: int
+    train_labels: np.ndarray | None  # None for an unlabeled set
+
+
+def outline_image_set(params) -> DatasetOutline:
+    """The outline of the dataset ``params`` names, from headers, shapes and file lists only.
+
+    It is exact for digits, IDX and arrays; for a folder, images that ``on_error: skip``
+    drops later make the training set smaller than outlined.
+    """
+    if params.dataset == "digits":
+        labels = load_digits().target.astype(np.int64)
+        return _split_outline((8, 8), labels, len(labels), "sklearn.digits", params)
+    path = _required_path(params)
+    if params.dataset == "idx":
+        shape = read_idx_shape(_idx_file(path, params, "train_images"))
+        labels = read_idx(_idx_file(path, params, "train_labels")).astype(np.int64)
+        return DatasetOutline(tuple(shape[1:3]), int(shape[0]), labels)
+    if params.dataset == "array":
+        shape, labels = read_array_outline(path)
+        return _split_outline(tuple(shape[2:]), labels, shape[0], path.name, params)
+    _, paths, _, labels = folder_layout(path)
+    return _split_outline(tuple(params.image_size), labels, len(paths), str(path), params)
+
+
+def _split_outline(image_size, labels, count: int, source: str, params) -> DatasetOutline:
+    splits = _split_index([""] * count, labels, source, params)["split"].to_numpy() == "train"
+    train_labels = None if labels is None else np.asarray(labels)[splits]
+    return DatasetOutline(tuple(int(side) for side in image_size), int(splits.sum()), train_labels)

@@ -19,6 +19,7 @@ from selfsup.atomic import atomic_path, atomic_write_text
 from selfsup.augment import AUGMENT_VERSION, iter_view_chunks
 from selfsup.config import AugmentationParams
 from selfsup.data.store import content_hash
+from selfsup.resources import check_free_space
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +85,12 @@ def _build(
     h, w = params.output_size or (h, w)
     n = len(positions)
     shape = (n, params.views_per_image, c, h, w)
+    for leftover in directory.glob(f".{VIEWS_FILE}.tmp-*"):  # from a build that was killed
+        leftover.unlink()
+    check_free_space(
+        directory, int(np.prod(shape)), f"the view cache {directory / VIEWS_FILE} ({' × '.join(map(str, shape))} bytes)",
+        "augmentation.views_per_image or augmentation.output_size",
+    )
     with atomic_path(directory / VIEWS_FILE) as tmp:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=shape)
         with tqdm(total=n, desc="view cache", unit="img", disable=None) as bar:

@@ -9,6 +9,7 @@ import numpy as np
 from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
 
 from selfsup.atomic import atomic_path
+from selfsup.resources import check_free_space
 
 
 class NpyDataset(AbstractVersionedDataset[np.ndarray, np.ndarray]):
@@ -42,9 +43,11 @@ class NpyDataset(AbstractVersionedDataset[np.ndarray, np.ndarray]):
 
     def save(self, data: np.ndarray) -> None:
         path = Path(self._get_save_path())
+        data = np.asarray(data)
+        check_free_space(path.parent, data.nbytes, f"{path} ({data.shape} {data.dtype})", "the image size or the dataset")
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as handle:
-                np.save(handle, np.asarray(data), allow_pickle=False)
+                np.save(handle, data, allow_pickle=False)
         self._clear_version_cache()
 
     def _exists(self) -> bool:

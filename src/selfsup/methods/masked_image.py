@@ -12,6 +12,7 @@ import math
 import numpy as np
 import torch
 
+from selfsup.errors import ParameterError
 from selfsup.models import Encoder
 from selfsup.models.vit import ViT
 
@@ -21,8 +22,8 @@ BLOCK_ASPECT = (0.3, 1 / 0.3)
 BLOCK_ATTEMPTS = 100
 
 
-def vit_required(method: str, backbone: str) -> ValueError:
-    return ValueError(
+def vit_required(method: str, backbone: str) -> ParameterError:
+    return ParameterError(
         f"pretraining.method={method!r} needs a ViT backbone: set pretraining.backbone to "
         f"vit_tiny or vit_small (got {backbone!r})"
     )

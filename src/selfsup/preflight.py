@@ -1,0 +1,76 @@
+"""Checks across stages' parameters and against the dataset's size, before any node runs.
+
+The schemas in ``selfsup.config`` check each value on its own. Some values are
+only wrong given another stage's value or the data: a ViT patch larger than the
+views, a batch larger than the training set (the last partial batch is
+dropped), a kNN k larger than the labelled training set, a label fraction that
+leaves a class without an example. The dataset's outline (headers, shapes, file
+lists; no decoding) answers those in well under a second.
+"""
+
+from __future__ import annotations
+
+from selfsup.config import SCHEMAS, AugmentationParams, EvaluationParams, PretrainingParams, validate
+from selfsup.data.sources import DatasetOutline, outline_image_set
+from selfsup.errors import ParameterError
+from selfsup.evaluate import label_fraction
+
+VIT_BACKBONES = ("vit_tiny", "vit_small")
+
+
+def validate_run(values: dict[str, dict], used: set[str]) -> dict:
+    """Validate every stage's parameters in ``values``; when the run ingests (``"ingestion"``
+    in ``used``), check the stages it runs against the dataset's outline too.
+
+    A run of later stages alone is checked by those stages when they start.
+    """
+    params = {section: validate(SCHEMAS[section], section, section_values) for section, section_values in values.items()}
+    if "ingestion" in used:
+        check_run(
+            outline_image_set(params["ingestion"]),
+            **{section: params[section] for section in ("augmentation", "pretraining", "evaluation") if section in used},
+        )
+    return params
+
+
+def check_run(
+    outline: DatasetOutline,
+    augmentation: AugmentationParams | None = None,
+    pretraining: PretrainingParams | None = None,
+    evaluation: EvaluationParams | None = None,
+) -> None:
+    """Raise one ``ParameterError`` for the first parameter that this dataset cannot serve."""
+    if pretraining is not None:
+        view_size = tuple(augmentation.output_size or outline.image_size) if augmentation else outline.image_size
+        _check_patch(pretraining, view_size)
+        if pretraining.batch_size > outline.n_train:
+            raise ParameterError(
+                f"pretraining.batch_size={pretraining.batch_size} is larger than the {outline.n_train} "
+                "training images (a partial last batch is dropped, so no step would run); lower it"
+            )
+    if evaluation is not None and outline.train_labels is not None:
+        _check_evaluation(evaluation, outline)
+
+
+def _check_patch(pretraining: PretrainingParams, view_size: tuple[int, int]) -> None:
+    if pretraining.backbone not in VIT_BACKBONES:
+        return
+    patch = getattr(pretraining, pretraining.backbone).patch_size
+    if patch > min(view_size):
+        raise ParameterError(
+            f"pretraining.{pretraining.backbone}.patch_size={patch} is larger than the "
+            f"{view_size[0]}×{view_size[1]} views (augmentation.output_size, else the image size); "
+            f"lower pretraining.{pretraining.backbone}.patch_size to at most {min(view_size)}"
+        )
+
+
+def _check_evaluation(evaluation: EvaluationParams, outline: DatasetOutline) -> None:
+    n_labelled = len(outline.train_labels)
+    too_large = [k for k in evaluation.knn_k if k > n_labelled]
+    if too_large:
+        raise ParameterError(
+            f"evaluation.knn_k={too_large} exceeds the {n_labelled} labelled training images; "
+            f"use values up to {n_labelled}"
+        )
+    for fraction in evaluation.label_fractions:
+        label_fraction(outline.train_labels, fraction, evaluation.seed)

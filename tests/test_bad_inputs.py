@@ -1,0 +1,338 @@
+"""Every bad input gets one clear error (or a counted skip) and leaves the outputs as they were."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from collections import namedtuple
+
+import numpy as np
+import pandas as pd
+import pytest
+from kedro.runner import SequentialRunner
+from PIL import Image
+
+from selfsup.config import AugmentationParams
+from selfsup.data.readers import ImageDecodeError
+from selfsup.data.view_cache import VIEWS_FILE, ensure_cache, open_cache
+from selfsup.errors import DataError, MissingInputError, ParameterError
+from selfsup.pipelines import ingestion
+from selfsup.preflight import validate_run
+from selfsup.resources import ResourceError
+from tests.conftest import base_parameters
+from tests.pipelines.test_stages import catalog_for
+from tests.test_readers import corrupt_png, save_image, truncated_jpeg, write_idx
+
+ALL_STAGES = {"ingestion", "augmentation", "pretraining", "feature_extraction", "evaluation", "reporting"}
+
+
+def with_changes(changes: dict) -> dict:
+    """The base parameters with ``{"section.key.subkey": value}`` changes applied."""
+    values = base_parameters()
+    for dotted, value in changes.items():
+        *path, last = dotted.split(".")
+        target = values
+        for part in path:
+            target = target.setdefault(part, {})
+        target[last] = value
+    return values
+
+
+# ------------------------------------------------------------------ parameters
+
+BadParameter = namedtuple("BadParameter", "changes message")
+
+BAD_PARAMETERS = {
+    "unknown method": BadParameter({"pretraining.method": "simclear"}, r"pretraining\.method='simclear'.*allowed: barlow_twins, beit"),
+    "unknown backbone": BadParameter({"pretraining.backbone": "resnet19"}, r"pretraining\.backbone='resnet19'.*resnet18, resnet50"),
+    "unknown dataset kind": BadParameter({"ingestion.dataset": "tiff"}, r"ingestion\.dataset='tiff'.*'digits', 'idx', 'folder' or 'array'"),
+    "wrong type": BadParameter({"pretraining.batch_size": "big"}, r"pretraining\.batch_size='big'.*integer"),
+    "temperature zero": BadParameter({"pretraining.simclr.temperature": 0}, r"pretraining\.simclr\.temperature=0.*greater than 0"),
+    "batch of one": BadParameter({"pretraining.batch_size": 1}, r"pretraining\.batch_size=1.*greater than or equal to 2"),
+    "batch larger than the training set": BadParameter({"pretraining.batch_size": 2000}, r"pretraining\.batch_size=2000 is larger than the 1437 training images"),
+    "mask ratio of one": BadParameter({"pretraining.mae.mask_ratio": 1.0}, r"pretraining\.mae\.mask_ratio=1\.0.*less than 1"),
+    "mask ratio of zero": BadParameter({"pretraining.beit.mask_ratio": 0}, r"pretraining\.beit\.mask_ratio=0.*greater than 0"),
+    "kNN k above the training set": BadParameter({"evaluation.knn_k": [20, 5000]}, r"evaluation\.knn_k=\[5000\] exceeds the 1437 labelled training images"),
+    "label fraction leaving a class empty": BadParameter({"evaluation.label_fractions": [0.1, 0.002]}, r"evaluation\.label_fractions=0\.002 of 1437 training labels"),
+    "image smaller than a ViT patch": BadParameter(
+        {"pretraining.backbone": "vit_tiny", "pretraining.vit_tiny.patch_size": 16},
+        r"pretraining\.vit_tiny\.patch_size=16 is larger than the 8×8 views",
+    ),
+    "negative budget": BadParameter({"pretraining.time_budget_s": -5}, r"pretraining\.time_budget_s=-5.*greater than 0"),
+    "misspelt parameter": BadParameter({"pretraining.lerning_rate": 0.1}, r"pretraining\.lerning_rate=0\.1.*Extra inputs are not permitted"),
+    "inverted crop scale": BadParameter({"augmentation.crop_scale": [0.9, 0.2]}, r"augmentation\.crop_scale must satisfy.*\[0\.9, 0\.2\]"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_PARAMETERS.values(), ids=BAD_PARAMETERS.keys())
+def test_bad_parameter_is_refused_before_any_work(case):
+    with pytest.raises(ParameterError, match=case.message):
+        validate_run(with_changes(case.changes), ALL_STAGES)
+
+
+def test_the_defaults_pass():
+    params = validate_run(base_parameters(), ALL_STAGES)
+    assert params["pretraining"].method == "simclr"
+
+
+# ------------------------------------------------------------------------ data
+
+
+def snapshot(folder):
+    return {path.relative_to(folder).as_posix(): path.read_bytes() for path in folder.rglob("*") if path.is_file()}
+
+
+@pytest.fixture
+def ingest_into(tmp_path):
+    """Run the ingestion pipeline into an output folder that already holds a previous run's files."""
+    outputs = tmp_path / "outputs"
+    outputs.mkdir()
+    for name in ("images.npy", "image_index.parquet", "data_summary.json"):
+        (outputs / name).write_bytes(b"a previous run's " + name.encode())
+
+    def run(**ingestion_values):
+        values = base_parameters()
+        values["ingestion"].update(ingestion_values)
+        catalog = catalog_for(outputs, values)
+        before = snapshot(outputs)
+        try:
+            SequentialRunner().run(ingestion.create_pipeline(), catalog)
+        except Exception:
+            assert snapshot(outputs) == before, "a failed ingestion changed its outputs"
+            raise
+        return json.loads((outputs / "data_summary.json").read_text()), np.load(outputs / "images.npy")
+
+    return run
+
+
+def image_folder(root, count=6, size=(12, 10), classes=("a", "b")):
+    rng = np.random.default_rng(0)
+    for name in classes:
+        for i in range(count):
+            pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+            save_image(root / name / f"{i}.png", Image.fromarray(pixels))
+    return root
+
+
+def folder_params(root, **extra):
+    return {"dataset": "folder", "path": str(root), "image_size": [8, 8], "workers": 1, **extra}
+
+
+def test_corrupt_image_fails_with_its_path(ingest_into, tmp_path):
+    root = image_folder(tmp_path / "images")
+    corrupt_png(root / "a" / "broken.png")
+    with pytest.raises(ImageDecodeError, match=r"a/broken\.png"):
+        ingest_into(**folder_params(root))
+
+
+def test_truncated_image_is_skipped_and_counted(ingest_into, tmp_path, caplog):
+    root = image_folder(tmp_path / "images")
+    truncated_jpeg(root / "b" / "cut.jpg")
+    with caplog.at_level(logging.WARNING):
+        summary, images = ingest_into(**folder_params(root, on_error="skip"))
+    assert summary["skipped"] == 1 and "cut.jpg" in summary["skipped_files"][0]
+    assert "cut.jpg" in caplog.text
+    assert len(images) == 12
+
+
+def test_file_that_is_not_an_image_fails(ingest_into, tmp_path):
+    root = image_folder(tmp_path / "images")
+    (root / "a" / "notes.png").write_text("these are my notes, not a picture")
+    with pytest.raises(ImageDecodeError, match=r"notes\.png"):
+        ingest_into(**folder_params(root))
+
+
+def test_empty_folder_fails(ingest_into, tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no image files found"):
+        ingest_into(**folder_params(tmp_path / "empty"))
+
+
+def test_folder_of_only_corrupt_images_fails_even_when_skipping(ingest_into, tmp_path):
+    for i in range(3):
+        corrupt_png(tmp_path / "bad" / f"{i}.png")
+    with pytest.raises(DataError, match="none of the 3 image files could be decoded"):
+        ingest_into(**folder_params(tmp_path / "bad", on_error="skip"))
+
+
+def test_mixed_sizes_and_modes_including_16_bit_and_palette_are_read(ingest_into, tmp_path):
+    root = tmp_path / "mixed"
+    rng = np.random.default_rng(0)
+    modes = ["RGB", "L", "RGBA", "P", "I;16", "1"]
+    for i, mode in enumerate(modes * 2):
+        size = (int(rng.integers(3, 30)), int(rng.integers(3, 30)))  # some smaller than the 8×8 target
+        base = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8))
+        image = base.convert("L").convert(mode) if mode in ("I;16", "1") else base.convert(mode)
+        save_image(root / f"{i:02d}.png", image)
+    summary, images = ingest_into(**folder_params(root, channels=3))
+    assert summary["skipped"] == 0
+    assert images.shape == (12, 3, 8, 8) and images.dtype == np.uint8
+
+
+def test_image_smaller_than_the_crop_is_upsampled(ingest_into, tmp_path):
+    root = image_folder(tmp_path / "tiny", size=(3, 2))
+    _, images = ingest_into(**folder_params(root))
+    assert images.shape[2:] == (8, 8)
+    assert images.std() > 0
+
+
+def test_two_files_with_the_same_stem_keep_distinct_ids(ingest_into, tmp_path):
+    root = image_folder(tmp_path / "images", classes=("a",))
+    save_image(root / "a" / "0.jpg", Image.new("RGB", (9, 9), (200, 10, 10)))
+    ingest_into(**folder_params(root))
+    ids = pd.read_parquet(tmp_path / "outputs" / "image_index.parquet")["id"]
+    assert ids.is_unique and {"a/0.png", "a/0.jpg"} <= set(ids)
+
+
+def test_a_single_image_fails(ingest_into, tmp_path):
+    save_image(tmp_path / "one" / "only.png", Image.new("RGB", (9, 9)))
+    with pytest.raises(DataError, match="1 image; at least 2 are needed"):
+        ingest_into(**folder_params(tmp_path / "one"))
+
+
+def test_a_class_with_a_single_image_fails(ingest_into, tmp_path):
+    root = image_folder(tmp_path / "images")
+    save_image(root / "lonely" / "0.png", Image.new("RGB", (9, 9)))
+    with pytest.raises(DataError, match="class 2 has a single image"):
+        ingest_into(**folder_params(root))
+
+
+def test_missing_path_fails(ingest_into, tmp_path):
+    with pytest.raises(MissingInputError, match="does-not-exist"):
+        ingest_into(**folder_params(tmp_path / "does-not-exist"))
+
+
+def idx_folder(root, train=(20, 20), labels=20, cut_payload=0, magic_ok=True):
+    rng = np.random.default_rng(0)
+    root.mkdir(parents=True, exist_ok=True)
+    write_idx(root / "train-images", rng.integers(0, 256, (train[0], 6, 6), dtype=np.uint8), cut_payload=cut_payload)
+    write_idx(root / "train-labels", rng.integers(0, 3, labels, dtype=np.uint8))
+    write_idx(root / "test-images", rng.integers(0, 256, (9, 6, 6), dtype=np.uint8))
+    write_idx(root / "test-labels", rng.integers(0, 3, 9, dtype=np.uint8))
+    if not magic_ok:
+        data = bytearray((root / "train-images").read_bytes())
+        data[2] = 0x07
+        (root / "train-images").write_bytes(bytes(data))
+    files = {"train_images": "train-images", "train_labels": "train-labels",
+             "test_images": "test-images", "test_labels": "test-labels"}
+    return {"dataset": "idx", "path": str(root), "idx_files": files}
+
+
+@pytest.mark.parametrize(
+    "layout, error",
+    [
+        ({"magic_ok": False}, r"train-images: wrong magic number"),
+        ({"cut_payload": 7}, r"train-images: payload is .* bytes but the header's shape"),
+        ({"labels": 19}, r"train-images, .*train-labels: 20 images but 19 labels"),
+    ],
+    ids=["wrong magic number", "count not matching the payload", "label and image counts differ"],
+)
+def test_bad_idx_files_fail(ingest_into, tmp_path, layout, error):
+    with pytest.raises(DataError, match=error):
+        ingest_into(**idx_folder(tmp_path / "idx", **layout))
+
+
+def test_array_with_too_few_labels_fails(ingest_into, tmp_path):
+    path = tmp_path / "data.npz"
+    np.savez(path, images=np.zeros((10, 4, 4), np.uint8), labels=np.zeros(9, np.int64))
+    with pytest.raises(DataError, match=r"data\.npz: labels must be 1-D with 10 entries"):
+        ingest_into(dataset="array", path=str(path))
+
+
+def test_the_outline_refuses_what_ingestion_would(tmp_path):
+    """The run-start check reads headers only, and gives the same error as a full read."""
+    values = with_changes({"ingestion.dataset": "idx", **{f"ingestion.{k}": v for k, v in idx_folder(tmp_path, magic_ok=False).items()}})
+    with pytest.raises(DataError, match="wrong magic number"):
+        validate_run(values, ALL_STAGES)
+
+
+# ------------------------------------------------------------------- resources
+
+
+def test_view_cache_larger_than_the_free_disk_is_refused_before_writing(tmp_path, monkeypatch):
+    free = namedtuple("usage", "total used free")(10**9, 10**9 - 1000, 1000)
+    monkeypatch.setattr("shutil.disk_usage", lambda path: free)
+    images = np.zeros((50, 1, 8, 8), np.uint8)
+    with pytest.raises(ResourceError, match=r"view cache .* needs .* GiB but .* free; .*augmentation\.views_per_image"):
+        ensure_cache(tmp_path, images, np.arange(50), AugmentationParams(views_per_image=4))
+    assert not any(tmp_path.iterdir())
+
+
+CACHE_BUILDER = textwrap.dedent(
+    """
+    import sys, time
+    import numpy as np
+    import selfsup.data.view_cache as view_cache
+    from selfsup.config import AugmentationParams
+
+    chunks = view_cache.iter_view_chunks
+    def slow_chunks(*args):
+        for chunk in chunks(*args):
+            yield chunk
+            print("chunk written", flush=True)
+            time.sleep(0.5)
+    view_cache.iter_view_chunks = slow_chunks
+    images = np.random.default_rng(0).integers(0, 256, (64, 1, 8, 8), dtype=np.uint8)
+    view_cache.ensure_cache(sys.argv[1], images, np.arange(64), AugmentationParams(views_per_image=2, batch_size=8))
+    """
+)
+
+
+def test_a_cache_build_killed_midway_is_rebuilt_by_the_next_run(tmp_path, caplog):
+    builder = subprocess.Popen(
+        [sys.executable, "-c", CACHE_BUILDER, str(tmp_path)], stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert builder.stdout.readline().strip() == "chunk written"
+    builder.send_signal(signal.SIGKILL)
+    builder.wait()
+    assert any(tmp_path.glob(f".{VIEWS_FILE}.tmp-*")), "the killed build should have left its temporary file"
+    assert open_cache(tmp_path) is None
+
+    images = np.random.default_rng(0).integers(0, 256, (64, 1, 8, 8), dtype=np.uint8)
+    with caplog.at_level(logging.INFO, logger="selfsup"):
+        rebuilt = ensure_cache(tmp_path, images, np.arange(64), AugmentationParams(views_per_image=2, batch_size=8))
+    assert "no complete cache" in caplog.text
+    assert rebuilt.views.shape == (64, 2, 1, 8, 8)
+    assert not any(tmp_path.glob(f".{VIEWS_FILE}.tmp-*"))
+
+
+# ------------------------------------------------------------ what a user sees
+
+
+def kedro_run(root, *args):
+    return subprocess.run(
+        [sys.executable, "-m", "kedro", "run", *args], cwd=root, capture_output=True, text=True, timeout=300
+    )
+
+
+def data_files(root):
+    return sorted(path.relative_to(root).as_posix() for path in (root / "data").rglob("*") if path.is_file())
+
+
+def test_kedro_run_with_a_bad_parameter_prints_one_line_and_writes_nothing(project_copy):
+    result = kedro_run(project_copy, "--params", "pretraining.method=simclear")
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr + result.stdout
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "pretraining.method='simclear'" in errors[0] and "allowed:" in errors[0]
+    assert data_files(project_copy) == []
+
+
+def test_kedro_run_on_a_corrupt_folder_fails_with_the_file_and_keeps_earlier_outputs(project_copy, tmp_path):
+    root = image_folder(tmp_path / "images", count=20)
+    corrupt_png(root / "b" / "broken.png")
+    earlier = project_copy / "data" / "02_intermediate" / "images.npy"
+    earlier.write_bytes(b"an earlier run's store")
+    result = kedro_run(project_copy, "--env", "folder", "--params", f"ingestion.path={root},ingestion.on_error=fail,pretraining.batch_size=8")
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr + result.stdout
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "b/broken.png" in errors[0]
+    assert earlier.read_bytes() == b"an earlier run's store"
+    assert data_files(project_copy) == ["data/02_intermediate/images.npy"]
