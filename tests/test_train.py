@@ -69,3 +69,11 @@ def test_step_plan_without_budget_counts_epochs():
 def test_batch_larger_than_data_is_refused():
     with pytest.raises(ValueError, match="pretraining.batch_size=256"):
         pretrain(tiny_views(n=100), tiny_params(batch_size=256))
+
+
+def test_collapse_monitor_reads_the_encoder_at_the_last_step():
+    result = pretrain(tiny_views(), tiny_params())
+    measured = result.history["embedding_std"].dropna()
+    assert measured.index[-1] == len(result.history) - 1
+    assert result.summary["final_embedding_std"] == pytest.approx(measured.iloc[-1])
+    assert result.summary["collapsed"] is False

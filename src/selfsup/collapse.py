@@ -4,8 +4,9 @@ The monitor is the per-dimension standard deviation of L2-normalised encoder
 features across a batch, averaged over dimensions and multiplied by sqrt(d)
 (SimSiam, section 4.1): about 1 when the features spread over the sphere, 0 when
 every image maps to the same vector. Encoders whose features are all positive
-(ReLU then pooling) sit below 1 even when healthy; the warning threshold is far
-below what healthy runs show here (0.2 to 0.9 on digits and Fashion-MNIST).
+(ReLU then pooling) sit below 1 even when healthy: the small CNN's features
+on Fashion-MNIST read 0.52 after SimCLR and 0.17 at random init. The warning
+threshold is far below both.
 """
 
 from __future__ import annotations

@@ -23,15 +23,6 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Ten
     return F.cross_entropy(logits, targets)
 
 
-def embedding_std(z: torch.Tensor) -> torch.Tensor:
-    """Collapse monitor: per-dimension std of L2-normalised embeddings, × sqrt(d).
-
-    About 1 for well-spread embeddings, 0 when every input maps to one point.
-    """
-    normalised = F.normalize(z.detach().float(), dim=1)
-    return normalised.std(dim=0).mean() * normalised.shape[1] ** 0.5
-
-
 def info_nce(
     query: torch.Tensor, key: torch.Tensor, temperature: float, negatives: torch.Tensor | None = None
 ) -> torch.Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from selfsup.config import BYOLParams
-from selfsup.losses import embedding_std, normalized_mse
+from selfsup.losses import normalized_mse
 from selfsup.methods.base import Method
 from selfsup.methods.momentum import cosine_momentum, ema_update, momentum_copy
 from selfsup.models import Encoder, ProjectionHead
@@ -31,7 +31,7 @@ class BYOL(Method):
         with torch.no_grad():
             z1, z2 = self.target_projector(self.target_encoder(both)).chunk(2)
         loss = normalized_mse(p1, z2) + normalized_mse(p2, z1)
-        return loss, {"embedding_std": float(embedding_std(p1))}
+        return loss, {}
 
     def on_step_end(self, step: int, total_steps: int) -> None:
         momentum = cosine_momentum(self.base_momentum, step, total_steps)

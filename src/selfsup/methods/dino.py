@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from selfsup.config import DINOParams
-from selfsup.losses import dino_cross_entropy, embedding_std
+from selfsup.losses import dino_cross_entropy
 from selfsup.methods.base import Method
 from selfsup.methods.momentum import cosine_momentum, ema_update, momentum_copy
 from selfsup.models import Encoder
@@ -90,7 +90,7 @@ class DINO(Method):
             student.chunk(2), teacher.chunk(2), self.center, self.params.student_temperature, self.teacher_temperature
         )
         self._teacher_mean = teacher.mean(dim=0, keepdim=True)
-        return loss, {"embedding_std": float(embedding_std(student)), "teacher_temperature": self.teacher_temperature}
+        return loss, {"teacher_temperature": self.teacher_temperature}
 
     def on_step_end(self, step: int, total_steps: int) -> None:
         momentum = cosine_momentum(self.params.momentum, step, total_steps)

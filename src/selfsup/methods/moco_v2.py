@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from selfsup.config import MoCoV2Params
-from selfsup.losses import embedding_std, info_nce
+from selfsup.losses import info_nce
 from selfsup.methods.base import Method
 from selfsup.methods.momentum import ema_update, momentum_copy
 from selfsup.models import Encoder, ProjectionHead
@@ -58,7 +58,7 @@ class MoCoV2(Method):
         negatives = self.queue.keys
         loss = (info_nce(q1, k2, self.temperature, negatives) + info_nce(q2, k1, self.temperature, negatives)) / 2
         self._new_keys = torch.cat([k1, k2])
-        return loss, {"embedding_std": float(embedding_std(q1))}
+        return loss, {}
 
     def on_step_end(self, step: int, total_steps: int) -> None:
         ema_update(self.key_encoder, self.encoder, self.momentum)

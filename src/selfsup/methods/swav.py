@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from selfsup.config import SwAVParams
-from selfsup.losses import embedding_std, sinkhorn, swapped_prediction
+from selfsup.losses import sinkhorn, swapped_prediction
 from selfsup.methods.base import Method
 from selfsup.models import Encoder, ProjectionHead
 
@@ -37,7 +37,7 @@ class SwAV(Method):
         codes1 = sinkhorn(scores1, p.sinkhorn_epsilon, p.sinkhorn_iterations)
         codes2 = sinkhorn(scores2, p.sinkhorn_epsilon, p.sinkhorn_iterations)
         loss = swapped_prediction(scores1, scores2, codes1, codes2, p.temperature)
-        return loss, {"embedding_std": float(embedding_std(z))}
+        return loss, {}
 
     def on_step_end(self, step: int, total_steps: int) -> None:
         self.normalise_prototypes()
