@@ -275,6 +275,7 @@ class PretrainingParams(_Strict):
 class FeatureExtractionParams(_Strict):
     batch_size: int = Field(512, ge=1)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    normalize: bool = True  # unit-length feature vectors (SSL and random-init alike; raw pixels stay raw)
 
 
 class EvaluationParams(_Strict):

@@ -12,7 +12,7 @@ from selfsup.train import encoder_from_checkpoint, random_encoder, resolve_devic
 
 def _embed_all(encoder, images: np.ndarray, image_index: pd.DataFrame, parameters: dict) -> pd.DataFrame:
     params = validate(FeatureExtractionParams, "feature_extraction", parameters)
-    features = embed(encoder, images, params.batch_size, resolve_device(params.device))
+    features = embed(encoder, images, params.batch_size, resolve_device(params.device), params.normalize)
     return features_frame(image_index, features)
 
 
