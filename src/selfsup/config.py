@@ -28,6 +28,7 @@ class IngestionParams(_Strict):
     image_size: tuple[int, int] = (32, 32)
     workers: int = Field(2, ge=1)
     on_error: Literal["skip", "fail"] = "fail"
+    scratch_dir: str | None = None  # decode folders and arrays into a memory-mapped file here (bounded memory)
     idx_files: dict[str, str] = {
         "train_images": "train-images-idx3-ubyte.gz",
         "train_labels": "train-labels-idx1-ubyte.gz",

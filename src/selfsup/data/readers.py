@@ -22,6 +22,7 @@ import numpy as np
 from PIL import Image, ImageOps
 from tqdm.auto import tqdm
 
+from selfsup.data.store import Allocate, allocate_in_memory
 from selfsup.errors import DataError, MissingInputError, NotAFolderError
 
 logger = logging.getLogger(__name__)
@@ -129,9 +130,12 @@ def _parse_idx_header(raw: bytes, path) -> tuple[np.dtype, tuple[int, ...], int]
 
 
 def read_array_file(
-    path: str | os.PathLike, labels_key: str = "labels", images_key: str = "images"
+    path: str | os.PathLike,
+    labels_key: str = "labels",
+    images_key: str = "images",
+    allocate: Allocate = allocate_in_memory,
 ) -> tuple[np.ndarray, np.ndarray | None]:
-    """Read images (and optional labels) from a ``.npy`` or ``.npz`` file.
+    """Read images (and optional labels) from a ``.npy`` or ``.npz`` file into ``allocate(shape)``.
 
     A ``.npy`` holds images only. In a ``.npz`` the images are under ``images_key``, or
     else the first array that is not ``labels_key``; labels, if any, under ``labels_key``.
@@ -150,7 +154,7 @@ def read_array_file(
     images = _as_nchw(images, path)
     if labels is not None:
         labels = _integer_labels(labels, len(images), path)
-    return _to_uint8(images, path), labels
+    return _to_uint8(images, path, allocate), labels
 
 
 def read_array_outline(
@@ -192,7 +196,8 @@ def _npy_header_shape(file) -> tuple[int, ...]:
 
 def _load_arrays(path: Path, labels_key: str, images_key: str) -> tuple[np.ndarray, np.ndarray | None]:
     try:
-        loaded = np.load(path, allow_pickle=False)
+        # A .npy is memory-mapped, so only the chunk being converted is in memory; an .npz is read whole.
+        loaded = np.load(path, mmap_mode="r", allow_pickle=False)
     except (OSError, ValueError, EOFError) as error:
         raise DataError(f"{path}: cannot read as .npy / .npz: {error}") from error
     if isinstance(loaded, np.ndarray):
@@ -221,27 +226,29 @@ def _as_nchw(images: np.ndarray, path) -> np.ndarray:
     return images
 
 
-def _to_uint8(images: np.ndarray, path) -> np.ndarray:
-    """Apply the conversion policy of ``read_array_file``."""
-    if images.dtype == np.uint8:
-        return images
-    if images.dtype == np.bool_:
-        return images.astype(np.uint8) * np.uint8(255)
-    if images.dtype.kind not in "iuf":
+def _to_uint8(images: np.ndarray, path, allocate: Allocate) -> np.ndarray:
+    """Apply the conversion policy of ``read_array_file``, ``_SCALE_CHUNK_BYTES`` of input at a time."""
+    if images.dtype.kind not in "biuf":
         raise DataError(f"{path}: cannot convert {images.dtype} images to uint8")
-    if images.dtype.kind == "f" and not np.isfinite(images).all():
-        raise DataError(f"{path}: images contain NaN or inf")
-    offset, scale = _scale_to_byte_range(images)
-    converted = np.empty(images.shape, dtype=np.uint8)
     rows = max(1, _SCALE_CHUNK_BYTES // (images[:1].size * 8))
-    for start in range(0, len(images), rows):
-        chunk = images[start : start + rows].astype(np.float64)
-        converted[start : start + rows] = np.clip(np.rint((chunk - offset) * scale), 0, 255)
+    chunks = [slice(start, start + rows) for start in range(0, len(images), rows)]
+    if images.dtype.kind == "f" and not all(np.isfinite(images[chunk]).all() for chunk in chunks):
+        raise DataError(f"{path}: images contain NaN or inf")
+    offset, scale = _scale_to_byte_range(images) if images.dtype.kind in "iuf" else (0.0, 255.0)
+    converted = allocate(images.shape)
+    for chunk in chunks:
+        if images.dtype == np.uint8:
+            converted[chunk] = images[chunk]
+        else:
+            values = images[chunk].astype(np.float64)
+            converted[chunk] = np.clip(np.rint((values - offset) * scale), 0, 255)
     return converted
 
 
 def _scale_to_byte_range(images: np.ndarray) -> tuple[float, float]:
     """(offset, scale) such that (value - offset) * scale lies in 0..255."""
+    if images.dtype == np.uint8:
+        return 0.0, 1.0
     low, high = float(images.min()), float(images.max())
     if images.dtype.kind == "f" and low >= 0.0 and high <= 1.0:
         return 0.0, 255.0
@@ -398,6 +405,7 @@ def read_image_folder(
     workers: int = 2,
     on_error: str = "fail",
     progress: bool = True,
+    allocate: Allocate = allocate_in_memory,
 ) -> FolderImages:
     """Decode every image under ``folder`` to uint8 (N, channels, H, W).
 
@@ -407,7 +415,7 @@ def read_image_folder(
     class whose files were all skipped keeps its index.
 
     Images are decoded as ``decode_image`` describes, ``workers`` at a time, in the
-    order of ``list_image_files``, straight into one preallocated array. ``on_error``:
+    order of ``list_image_files``, straight into one array from ``allocate``. ``on_error``:
     "fail" raises the first undecodable file's ``ImageDecodeError``; "skip" logs a
     warning per file, leaves it out and lists it in ``skipped``.
     """
@@ -419,7 +427,7 @@ def read_image_folder(
         raise DataError(f"workers must be at least 1, got {workers}")
     files, paths, class_names, labels = folder_layout(root)
 
-    images = np.empty((len(files), channels, *size), dtype=np.uint8)
+    images = allocate((len(files), channels, *size))
     decode = functools.partial(decode_image, channels=channels, size=size)
     progress_label = f"decoding {root.name}" if progress else None
     failures = _decode_into(images, files, decode, workers, on_error == "fail", progress_label)

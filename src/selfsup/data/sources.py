@@ -19,6 +19,7 @@ from selfsup.data.readers import (
     read_idx_shape,
     read_image_folder,
 )
+from selfsup.data.store import Allocate, allocate_in_memory
 from selfsup.errors import DataError, MissingInputError
 
 
@@ -108,20 +109,20 @@ def _idx_file(folder: Path, params, role: str) -> Path:
     return file
 
 
-def array(params) -> ImageSet:
+def array(params, allocate: Allocate = allocate_in_memory) -> ImageSet:
     """A ``.npy`` / ``.npz`` array (N, H, W) or (N, C, H, W), labels optional."""
     path = _required_path(params)
-    images, labels = read_array_file(path)
+    images, labels = read_array_file(path, allocate=allocate)
     ids = [f"{path.stem}-{i:06d}" for i in range(len(images))]
     return ImageSet(images, _split_index(ids, labels, str(path.name), params))
 
 
-def folder(params) -> ImageSet:
+def folder(params, allocate: Allocate = allocate_in_memory) -> ImageSet:
     """An image folder; first-level subfolders are classes, a flat folder is unlabeled."""
     path = _required_path(params)
     read = read_image_folder(
         path, channels=params.channels, size=tuple(params.image_size),
-        workers=params.workers, on_error=params.on_error,
+        workers=params.workers, on_error=params.on_error, allocate=allocate,
     )
     return ImageSet(read.images, _split_index(read.paths, read.labels, str(path), params), skipped=read.skipped)
 
@@ -151,10 +152,14 @@ def _split_index(ids, labels, source: str, params) -> pd.DataFrame:
 
 
 READERS = {"digits": digits, "idx": idx, "array": array, "folder": folder}
+# Readers that decode into an allocated store; digits and IDX files are read whole (at most ~100 MB).
+STREAMING_READERS = {"array", "folder"}
 
 
-def load_image_set(params) -> ImageSet:
-    """Read the dataset that ``params`` (``IngestionParams``) names."""
+def load_image_set(params, allocate: Allocate = allocate_in_memory) -> ImageSet:
+    """Read the dataset that ``params`` (``IngestionParams``) names, into ``allocate(shape)`` where it streams."""
+    if params.dataset in STREAMING_READERS:
+        return READERS[params.dataset](params, allocate)
     return READERS[params.dataset](params)
 
 

@@ -9,6 +9,7 @@ import numpy as np
 from kedro.io.core import AbstractVersionedDataset, DatasetError, Version
 
 from selfsup.atomic import atomic_path
+from selfsup.data.store import is_scratch, persist_store
 from selfsup.resources import check_free_space
 
 
@@ -43,6 +44,10 @@ class NpyDataset(AbstractVersionedDataset[np.ndarray, np.ndarray]):
 
     def save(self, data: np.ndarray) -> None:
         path = Path(self._get_save_path())
+        if is_scratch(data):  # a store decoded into a memory-mapped scratch file: move it, do not copy it
+            persist_store(data, path)
+            self._clear_version_cache()
+            return
         data = np.asarray(data)
         check_free_space(path.parent, data.nbytes, f"{path} ({data.shape} {data.dtype})", "the image size or the dataset")
         with atomic_path(path) as tmp:

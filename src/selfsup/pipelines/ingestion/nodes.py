@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 
 import numpy as np
 import pandas as pd
 
 from selfsup.config import IngestionParams, validate
 from selfsup.data import content_hash, load_image_set
+from selfsup.data.store import ScratchStore, allocate_in_memory
 
 logger = logging.getLogger(__name__)
 
 
 def ingest(parameters: dict) -> tuple[np.ndarray, pd.DataFrame, dict]:
     params = validate(IngestionParams, "ingestion", parameters)
-    image_set = load_image_set(params)
+    with ScratchStore(params.scratch_dir) if params.scratch_dir else nullcontext(allocate_in_memory) as allocate:
+        image_set = load_image_set(params, allocate)
     images, index = image_set.images, image_set.index
     summary = {
         "dataset": params.dataset,
