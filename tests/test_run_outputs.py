@@ -141,6 +141,15 @@ def test_embed_images_and_the_embed_pipeline_give_the_run_features(tiny_run, tmp
         feature_matrix(by_id.loc[chosen["id"]].reset_index()), feature_matrix(chosen), rtol=1e-4, atol=1e-5
     )
 
+    files = [str(folder / f"{chosen['id'].iloc[0]}.png"), str(folder / "nested" / f"{chosen['id'].iloc[1]}.png")]
+    listed = embed_images(files, checkpoint)
+    assert list(listed["id"]) == files
+    np.testing.assert_allclose(feature_matrix(listed), feature_matrix(chosen.iloc[:2]), rtol=1e-4, atol=1e-5)
+    with pytest.raises(FileNotFoundError, match="missing.png"):
+        embed_images([*files, str(folder / "missing.png")], checkpoint)
+    with pytest.raises(FileNotFoundError, match="nope.pt"):
+        embed_images(folder, tmp_path / "nope.pt")
+
     run_kedro(tiny_run, "run", "--pipelines", "embed", "--params", f"embed.path={folder},embed.checkpoint={checkpoint}")
     written = pd.read_parquet(data / "07_model_output" / "embeddings.parquet")
     pd.testing.assert_frame_equal(written, embedded, check_dtype=False)
