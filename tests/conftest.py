@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,14 @@ import yaml
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 os.environ.setdefault("KEDRO_DISABLE_TELEMETRY", "1")
+
+# Small enough for a whole `kedro run` on digits in seconds, large enough for every report figure.
+TINY_RUN_PARAMETERS = {
+    "augmentation": {"views_per_image": 2, "batch_size": 256},
+    "pretraining": {"epochs": 2, "batch_size": 64, "warmup_epochs": 0, "small_cnn": {"widths": [8, 16]}},
+    "evaluation": {"knn_k": [5], "label_fractions": [0.1]},
+    "reporting": {"embedding_plot_points": 200},
+}
 
 
 def base_parameters() -> dict:
@@ -33,15 +43,38 @@ def tiny_parameters() -> dict:
     return parameters
 
 
-@pytest.fixture
-def project_copy(tmp_path) -> Path:
-    """A fresh copy of the project's conf/ and empty data/ folders, to run kedro in."""
-    root = tmp_path / "project"
-    root.mkdir()
+def copy_project(root: Path) -> Path:
+    """A fresh copy of the project's conf/, notebooks/ and empty data/ folders in ``root``."""
+    root.mkdir(parents=True)
     shutil.copytree(PROJECT_ROOT / "conf", root / "conf")
+    shutil.copytree(PROJECT_ROOT / "notebooks", root / "notebooks")
     shutil.copy(PROJECT_ROOT / "pyproject.toml", root / "pyproject.toml")
     shutil.copy(PROJECT_ROOT / ".telemetry", root / ".telemetry")
     (root / "src").mkdir()  # kedro wants the folder; the package itself is installed
     for folder in (PROJECT_ROOT / "data").iterdir():
         (root / "data" / folder.name).mkdir(parents=True)
+    return root
+
+
+@pytest.fixture
+def project_copy(tmp_path) -> Path:
+    return copy_project(tmp_path / "project")
+
+
+def run_kedro(root: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, "-m", "kedro", *args], cwd=root, capture_output=True, text=True, timeout=900
+    )
+    if check:
+        assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory) -> Path:
+    """One tiny `kedro run` of the whole default pipeline (local env = tiny parameters), shared
+    by the tests that look at its outputs with other tools. Tracked in MLflow when kedro-mlflow is installed."""
+    root = copy_project(tmp_path_factory.mktemp("tiny") / "project")
+    (root / "conf" / "local" / "parameters_tiny.yml").write_text(yaml.safe_dump(TINY_RUN_PARAMETERS))
+    run_kedro(root, "run")
     return root

@@ -46,11 +46,24 @@ def test_default_run_end_to_end_then_reuse_then_evaluation_alone(project_copy):
     assert protocol_rows(json.loads(metrics_path.read_text())) == protocol_rows(metrics)
 
 
-def test_registry_lists_the_six_pipelines_and_the_default(project_copy):
+def test_registry_lists_the_pipelines_and_the_default_leaves_out_the_on_demand_ones(project_copy):
     listed = subprocess.run(
         [sys.executable, "-m", "kedro", "registry", "list"], cwd=project_copy, capture_output=True, text=True
     )
     names = {line.strip("- ").strip() for line in listed.stdout.splitlines() if line.startswith("- ")}
     assert names == {
         "__default__", "ingestion", "augmentation", "pretraining", "feature_extraction", "evaluation", "reporting",
+        "compare", "embed",
     }
+
+
+def test_default_pipeline_runs_every_stage_but_not_embed_or_compare():
+    from kedro.framework.project import configure_project
+
+    configure_project("selfsup")
+    from selfsup.pipeline_registry import register_pipelines
+
+    pipelines = register_pipelines()
+    default = {node.name for node in pipelines["__default__"].nodes}
+    assert {"ingest", "pretrain_encoder", "evaluate", "build_report"} <= default
+    assert not {"embed_folder", "compare_runs"} & default

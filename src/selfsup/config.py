@@ -302,6 +302,18 @@ class ReportingParams(_Strict):
     seed: int = 0
 
 
+class EmbedParams(_Strict):
+    """`kedro run --pipelines embed --params embed.path=DIR,embed.checkpoint=FILE`."""
+
+    path: str | None = None  # required by the embed pipeline: a folder of images or one image file
+    checkpoint: str = "data/06_models/encoder.pt"
+    image_size: tuple[int, int] | None = None  # None: the size the encoder was trained on
+    batch_size: int = Field(512, ge=1)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    workers: int = Field(2, ge=1)
+    on_error: Literal["skip", "fail"] = "fail"
+
+
 def _known(name: str, registry: dict) -> str:
     if name not in registry:
         raise ValueError(f"unknown name {name!r}; allowed: {', '.join(sorted(registry))}")
@@ -334,4 +346,5 @@ SCHEMAS: dict[str, type[_Strict]] = {
     "feature_extraction": FeatureExtractionParams,
     "evaluation": EvaluationParams,
     "reporting": ReportingParams,
+    "embed": EmbedParams,
 }

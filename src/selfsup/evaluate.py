@@ -95,8 +95,8 @@ def kmeans_labels(x: np.ndarray, n_clusters: int) -> np.ndarray:
     return KMeans(n_clusters=n_clusters, n_init=10, random_state=0).fit_predict(x)
 
 
-def clustering_scores(test_x, test_y) -> dict[str, float]:
-    predicted = kmeans_labels(test_x, len(np.unique(test_y)))
+def cluster_scores(test_y: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
+    """NMI, ARI and Hungarian-matched accuracy of cluster assignments against the labels."""
     return {
         "kmeans_nmi": float(normalized_mutual_info_score(test_y, predicted)),
         "kmeans_ari": float(adjusted_rand_score(test_y, predicted)),
@@ -106,6 +106,38 @@ def clustering_scores(test_x, test_y) -> dict[str, float]:
 
 def fraction_key(fraction: float) -> str:
     return f"linear_{fraction * 100:g}pct"
+
+
+def protocol_predictions(
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    test_x: np.ndarray,
+    knn_k=(20, 200),
+    label_fractions=(0.01, 0.1),
+    max_iter: int = 1000,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
+    """Every protocol's test-set predictions, keyed like the metrics row; ``kmeans`` holds the
+    cluster of each test row (k = number of train classes)."""
+    too_large = [k for k in knn_k if k > len(train_x)]
+    if too_large:
+        raise ParameterError(
+            f"evaluation.knn_k={too_large} exceeds the {len(train_x)} labelled training images; lower it"
+        )
+    subsets = {fraction: label_fraction(train_y, fraction, seed) for fraction in label_fractions}
+    predictions = {f"knn_k{k}": predicted for k, predicted in knn_predictions(train_x, train_y, test_x, knn_k).items()}
+    predictions["linear"] = linear_probe(train_x, train_y, test_x, max_iter)
+    for fraction, subset in subsets.items():
+        predictions[fraction_key(fraction)] = linear_probe(train_x[subset], train_y[subset], test_x, max_iter)
+    predictions["kmeans"] = kmeans_labels(test_x, len(np.unique(train_y)))
+    return predictions
+
+
+def score_predictions(predictions: dict[str, np.ndarray], test_y: np.ndarray) -> dict[str, float]:
+    """The metrics row: accuracy of each classifier, NMI / ARI / accuracy of the clusters."""
+    row = {key: float(np.mean(predicted == test_y)) for key, predicted in predictions.items() if key != "kmeans"}
+    row.update(cluster_scores(test_y, predictions["kmeans"]))
+    return row
 
 
 def evaluate_features(
@@ -119,21 +151,8 @@ def evaluate_features(
     seed: int = 0,
 ) -> dict[str, float]:
     """One row of the protocol for one set of features."""
-    too_large = [k for k in knn_k if k > len(train_x)]
-    if too_large:
-        raise ParameterError(
-            f"evaluation.knn_k={too_large} exceeds the {len(train_x)} labelled training images; lower it"
-        )
-    subsets = {fraction: label_fraction(train_y, fraction, seed) for fraction in label_fractions}
-    row: dict[str, float] = {}
-    for k, predicted in knn_predictions(train_x, train_y, test_x, knn_k).items():
-        row[f"knn_k{k}"] = float(np.mean(predicted == test_y))
-    row["linear"] = float(np.mean(linear_probe(train_x, train_y, test_x, max_iter) == test_y))
-    for fraction, subset in subsets.items():
-        predicted = linear_probe(train_x[subset], train_y[subset], test_x, max_iter)
-        row[fraction_key(fraction)] = float(np.mean(predicted == test_y))
-    row.update(clustering_scores(test_x, test_y))
-    return row
+    predictions = protocol_predictions(train_x, train_y, test_x, knn_k, label_fractions, max_iter, seed)
+    return score_predictions(predictions, test_y)
 
 
 def evaluate_unlabelled(test_x: np.ndarray, n_clusters: int) -> dict[str, float]:

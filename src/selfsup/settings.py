@@ -2,9 +2,9 @@
 
 from kedro.config import OmegaConfigLoader
 
-from selfsup.hooks import ValidateParametersHook
+from selfsup.hooks import TrackRunHook, ValidateParametersHook
 
-HOOKS = (ValidateParametersHook(),)
+HOOKS = (ValidateParametersHook(), TrackRunHook())
 
 CONFIG_LOADER_CLASS = OmegaConfigLoader
 # "soft": an environment overrides single parameters (pretraining.epochs) and

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from kedro.io import DataCatalog
+from kedro.io import DataCatalog, Version
 from kedro.runner import SequentialRunner
 
 from selfsup.datasets import EncoderCheckpointDataset, NpyDataset, ViewCacheDataset
@@ -38,6 +38,8 @@ def catalog_for(tmp_path, parameters: dict) -> DataCatalog:
         "features": ParquetDataset(filepath=str(tmp_path / "features.parquet")),
         "random_init_features": ParquetDataset(filepath=str(tmp_path / "random_init_features.parquet")),
         "metrics": JSONDataset(filepath=str(tmp_path / "metrics.json")),
+        "metrics_history": JSONDataset(filepath=str(tmp_path / "metrics_history.json"), version=Version(None, None)),
+        "test_predictions": ParquetDataset(filepath=str(tmp_path / "test_predictions.parquet")),
         "report": TextDataset(filepath=str(tmp_path / "report.html")),
         "report_figures": MatplotlibDataset(filepath=str(tmp_path / "figures")),
     }
@@ -97,10 +99,21 @@ def test_each_stage_runs_alone_on_the_previous_outputs(run_stage, tmp_path):
         assert set(metrics[row]) == {"knn_k5", "linear", "linear_10pct", "kmeans_nmi", "kmeans_ari", "kmeans_acc"}
     assert metrics["run"]["method"] == "simclr"
 
+    predictions = catalog.load("test_predictions")
+    assert list(predictions.columns) == ["id", "label", "linear", "kmeans_cluster"] and len(predictions) == 360
+    assert (predictions["linear"] == predictions["label"]).mean() == pytest.approx(metrics["ssl"]["linear"])
+    assert catalog.load("metrics_history") == metrics
+
     run_stage(reporting)
     html = (tmp_path / "report.html").read_text()
-    assert 'id="metrics"' in html and html.count("data:image/png;base64,") == 2
-    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == ["embedding_map.png", "training_curves.png"]
+    figures = sorted(p.name for p in (tmp_path / "figures").iterdir())
+    assert figures == sorted(
+        f"{name}.png" for name in (
+            "training_curves", "collapse_monitor", "embedding_map", "retrieval_grid",
+            "confusion_matrix", "cluster_montage", "augmentation_preview",
+        )
+    )
+    assert 'id="metrics"' in html and html.count("data:image/png;base64,") == len(figures)
 
 
 def test_evaluation_alone_uses_saved_features(run_stage, tmp_path, tiny_parameters):

@@ -420,26 +420,18 @@ def read_image_folder(
     warning per file, leaves it out and lists it in ``skipped``.
     """
     root = Path(folder)
-    _check_target(channels, size)
-    if on_error not in ("fail", "skip"):
-        raise DataError(f"on_error must be 'fail' or 'skip', got {on_error!r}")
-    if workers < 1:
-        raise DataError(f"workers must be at least 1, got {workers}")
+    _check_decoding(channels, size, workers, on_error)
     files, paths, class_names, labels = folder_layout(root)
-
-    images = allocate((len(files), channels, *size))
-    decode = functools.partial(decode_image, channels=channels, size=size)
     progress_label = f"decoding {root.name}" if progress else None
-    failures = _decode_into(images, files, decode, workers, on_error == "fail", progress_label)
+    images, kept, failures = decode_images(files, channels, size, workers, on_error, progress_label, allocate)
     skipped = [(paths[index], reason) for index, reason in failures]
     for path, reason in skipped:
         logger.warning("skipping %s: %s", root / path, reason)
     if len(skipped) == len(files):
         raise DataError(f"{root}: none of the {len(files)} image files could be decoded")
 
-    kept = _drop_rows(images, [index for index, _ in failures])
     return FolderImages(
-        images=images[: len(kept)],
+        images=images,
         paths=[paths[index] for index in kept],
         labels=None if labels is None else labels[kept],
         class_names=class_names,
@@ -454,6 +446,37 @@ def folder_layout(root: Path) -> tuple[list[Path], list[str], list[str], np.ndar
         raise DataError(f"{root}: no image files found (looked for {', '.join(IMAGE_EXTENSIONS)})")
     paths = [file.relative_to(root).as_posix() for file in files]
     return files, paths, *_labels_from_layout(paths, root)
+
+
+def decode_images(
+    files: Sequence[Path],
+    channels: int,
+    size: tuple[int, int],
+    workers: int = 2,
+    on_error: str = "fail",
+    progress_label: str | None = None,
+    allocate: Allocate = allocate_in_memory,
+) -> tuple[np.ndarray, list[int], list[tuple[int, str]]]:
+    """Decode ``files`` into uint8 (n_kept, channels, H, W) from ``allocate``, ``workers`` at a time.
+
+    Returns the images, the indices into ``files`` they came from, and the (index, reason)
+    of the files left out under ``on_error="skip"``; "fail" raises the first ``ImageDecodeError``.
+    A progress bar is shown when ``progress_label`` is given and the output is a terminal.
+    """
+    _check_decoding(channels, size, workers, on_error)
+    images = allocate((len(files), channels, *size))
+    decode = functools.partial(decode_image, channels=channels, size=size)
+    failures = _decode_into(images, list(files), decode, workers, on_error == "fail", progress_label)
+    kept = _drop_rows(images, [index for index, _ in failures])
+    return images[: len(kept)], kept, failures
+
+
+def _check_decoding(channels: int, size: Sequence[int], workers: int, on_error: str) -> None:
+    _check_target(channels, size)
+    if on_error not in ("fail", "skip"):
+        raise DataError(f"on_error must be 'fail' or 'skip', got {on_error!r}")
+    if workers < 1:
+        raise DataError(f"workers must be at least 1, got {workers}")
 
 
 def _labels_from_layout(paths: list[str], root: Path) -> tuple[list[str], np.ndarray | None]:

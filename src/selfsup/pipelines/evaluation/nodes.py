@@ -6,9 +6,10 @@ import logging
 
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 from selfsup.config import EvaluationParams, validate
-from selfsup.evaluate import evaluate_features, evaluate_unlabelled
+from selfsup.evaluate import evaluate_unlabelled, kmeans_labels, protocol_predictions, score_predictions
 from selfsup.features import feature_matrix, features_frame, split_arrays
 
 logger = logging.getLogger(__name__)
@@ -27,7 +28,9 @@ def evaluate(
     training_summary: dict,
     data_summary: dict,
     parameters: dict,
-) -> dict:
+) -> tuple[dict, dict, pd.DataFrame]:
+    """The metrics (also returned for the versioned ``metrics_history``) and the SSL features'
+    test-split predictions: ``id``, ``label``, ``linear`` (probe; null when unlabelled), ``kmeans_cluster``."""
     params = validate(EvaluationParams, "evaluation", parameters)
     rows = {
         "ssl": features,
@@ -37,17 +40,35 @@ def evaluate(
     labelled = image_index["label"].notna().to_numpy()
     if not labelled.any():
         logger.info("No labels: reporting label-free clustering structure only")
-    metrics = {}
-    for name, table in rows.items():
+    metrics, ssl_predictions = {}, None
+    for name, table in tqdm(rows.items(), desc="evaluating", unit="feature set", disable=None):
         if labelled.any():
             train_x, train_y, test_x, test_y = split_arrays(table[labelled])
-            metrics[name] = evaluate_features(
-                train_x, train_y, test_x, test_y,
+            predictions = protocol_predictions(
+                train_x, train_y, test_x,
                 knn_k=params.knn_k, label_fractions=params.label_fractions,
                 max_iter=params.linear_max_iter, seed=params.seed,
             )
+            metrics[name] = score_predictions(predictions, test_y)
+            if name == "ssl":
+                ssl_predictions = _prediction_table(table[labelled], predictions["linear"], predictions["kmeans"])
         else:
-            metrics[name] = evaluate_unlabelled(feature_matrix(table[table["split"] == "test"]), params.n_clusters)
+            test_x = feature_matrix(table[table["split"] == "test"])
+            metrics[name] = evaluate_unlabelled(test_x, params.n_clusters)
+            if name == "ssl":
+                ssl_predictions = _prediction_table(table, None, kmeans_labels(test_x, params.n_clusters))
         logger.info("%s: %s", name, {k: round(v, 4) for k, v in metrics[name].items()})
     metrics["run"] = {**training_summary, **data_summary}
-    return metrics
+    return metrics, metrics, ssl_predictions
+
+
+def _prediction_table(table: pd.DataFrame, linear: np.ndarray | None, clusters: np.ndarray) -> pd.DataFrame:
+    test = table[table["split"] == "test"]
+    return pd.DataFrame(
+        {
+            "id": test["id"].array,
+            "label": test["label"].astype("Int64").array,
+            "linear": pd.array(linear if linear is not None else [None] * len(test), dtype="Int64"),
+            "kmeans_cluster": clusters.astype(np.int64),
+        }
+    )

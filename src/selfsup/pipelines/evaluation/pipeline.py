@@ -12,7 +12,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "features", "random_init_features", "images", "image_index",
                     "training_summary", "data_summary", "params:evaluation",
                 ],
-                outputs="metrics",
+                outputs=["metrics", "metrics_history", "test_predictions"],
                 name="evaluate",
             )
         ]

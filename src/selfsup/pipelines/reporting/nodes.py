@@ -2,20 +2,40 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from selfsup.config import ReportingParams, validate
-from selfsup.report import embedding_map, render_html, training_curves
+from selfsup.data.view_cache import ViewCache
+from selfsup.report import build_report
 
 
-def build_report(
-    metrics: dict, training_history: pd.DataFrame, features: pd.DataFrame, parameters: dict
+def report(
+    metrics: dict,
+    training_history: pd.DataFrame,
+    training_summary: dict,
+    data_summary: dict,
+    features: pd.DataFrame,
+    test_predictions: pd.DataFrame,
+    images: np.ndarray,
+    image_index: pd.DataFrame,
+    view_cache: ViewCache,
+    parameters: dict,
 ) -> tuple[str, dict[str, Figure]]:
     params = validate(ReportingParams, "reporting", parameters.get("reporting"))
-    figures = {
-        "training_curves": training_curves(training_history),
-        "embedding_map": embedding_map(features, params.embedding_plot_points, params.seed),
-    }
-    html = render_html(metrics, figures, parameters, metrics.get("run", {}))
+    html, figures = build_report(
+        metrics=metrics,
+        training_history=training_history,
+        training_summary=training_summary,
+        data_summary=data_summary,
+        features=features,
+        test_predictions=test_predictions,
+        images=images,
+        image_index=image_index,
+        views=view_cache.views,
+        parameters=parameters,
+        embedding_plot_points=params.embedding_plot_points,
+        seed=params.seed,
+    )
     return html, {f"{name}.png": figure for name, figure in figures.items()}

@@ -1,0 +1,115 @@
+"""The self-contained HTML report: figures inlined as base64 PNG, no external resource."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+
+from matplotlib.figure import Figure
+
+from selfsup.evaluate import METRIC_KEYS
+
+ROW_TITLES = {"ssl": "SSL features", "raw_pixels": "raw pixels", "random_init": "random-init encoder"}
+
+# Section title, then (figure name, caption) in reading order; a figure absent from a run is left out.
+SECTIONS = (
+    ("Training", (
+        ("training_curves", "Loss and learning rate (linear warmup, then cosine decay) at every step."),
+        ("collapse_monitor", "Spread of the L2-normalised encoder features across a batch, sqrt(d) × mean "
+         "per-dimension std, measured every 25 steps. Near 0 means every image gets the same features."),
+    )),
+    ("Features", (
+        ("embedding_map", "The test features in 2-D, coloured by label (or by k-means cluster when unlabelled)."),
+        ("retrieval_grid", "Nearest-neighbour retrieval: each test query and its 8 nearest training images."),
+        ("confusion_matrix", "Linear probe (all train labels) on the test split: counts, shaded by row rate."),
+        ("cluster_montage", "k-means on the test features: the first images of each cluster."),
+    )),
+    ("Data", (
+        ("augmentation_preview", "Training images and the augmented views cached for pretraining."),
+    )),
+)
+
+_STYLE = """
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
+th:first-child{text-align:left}tr.ssl{background:#eef5ff}figure{margin:1.5em 0}img{max-width:100%}
+figcaption{color:#555;font-size:.9em}dl{display:grid;grid-template-columns:max-content auto;gap:2px 16px}
+dt{font-weight:600}dd{margin:0;font-family:monospace;white-space:pre-wrap;word-break:break-all}
+.alert{background:#fde8e8;border:2px solid #d62728;padding:.8em 1em;font-weight:600}
+nav a{margin-right:1em}
+"""
+
+
+def png_bytes(figure: Figure, dpi: int = 100) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()
+
+
+def metrics_table(metrics: dict) -> str:
+    keys = list(metrics.get("ssl", {})) or list(METRIC_KEYS)
+    header = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
+    rows = []
+    for key, title in ROW_TITLES.items():
+        row = metrics.get(key, {})
+        cells = "".join(
+            f"<td>{row[k]:.3f}</td>" if isinstance(row.get(k), (int, float)) else "<td>–</td>" for k in keys
+        )
+        rows.append(f'<tr class="{key}"><th>{html.escape(title)}</th>{cells}</tr>')
+    return f'<table id="metrics"><tr><th>features</th>{header}</tr>{"".join(rows)}</table>'
+
+
+def definition_list(items: dict, element_id: str) -> str:
+    entries = "".join(f"<dt>{html.escape(str(k))}</dt><dd>{html.escape(str(v))}</dd>" for k, v in items.items())
+    return f'<dl id="{element_id}">{entries}</dl>'
+
+
+def _figure(name: str, caption: str, png: bytes) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return (
+        f'<figure id="fig-{name}"><img alt="{html.escape(name)}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+    )
+
+
+def render_html(
+    title: str, metrics: dict, pngs: dict[str, bytes], parameters: dict, facts: dict, versions: dict, collapsed: bool
+) -> str:
+    """The whole report as one HTML string that opens offline."""
+    alert = (
+        '<p class="alert" id="collapse-alert">Representation collapse: the embedding spread fell below the '
+        "threshold; the features barely tell images apart. See the collapse monitor.</p>"
+        if collapsed else ""
+    )
+    sections = []
+    for section, figures in SECTIONS:
+        present = [_figure(name, caption, pngs[name]) for name, caption in figures if name in pngs]
+        if present:
+            sections.append(f'<h2 id="{section.lower()}">{section}</h2>{"".join(present)}')
+    nav = " ".join(
+        f'<a href="#{anchor}">{label}</a>'
+        for anchor, label in [("metrics-section", "Metrics")]
+        + [(s.lower(), s) for s, figures in SECTIONS if any(name in pngs for name, _ in figures)]
+        + [("run", "Run")]
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{_STYLE}</style></head>
+<body>
+<h1>{html.escape(title)}</h1>
+<nav>{nav}</nav>
+{alert}
+<h2 id="metrics-section">Metrics (test split; DESIGN.md protocol)</h2>
+<p>The same protocol on the SSL features and on two baselines: the raw pixels and an untrained
+encoder of the same architecture. A number without its baselines is not a result.</p>
+{metrics_table(metrics)}
+{"".join(sections)}
+<h2 id="run">Run</h2>
+{definition_list(facts, "provenance")}
+<h2>Package versions</h2>
+{definition_list(versions, "versions")}
+<h2>Parameters</h2>
+<pre id="parameters">{html.escape(json.dumps(parameters, indent=2, default=str))}</pre>
+</body></html>
+"""

@@ -1,0 +1,70 @@
+"""The report's library parts on small made-up inputs: provenance, collapse banner, comparison, tracking."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from selfsup.hooks import tracked_metrics
+from selfsup.report import comparison_html, comparison_table, git_commit
+from selfsup.report.figures import collapse_monitor
+from selfsup.report.html import png_bytes, render_html
+
+METRICS = {
+    "ssl": {"knn_k20": 0.9, "linear": 0.95},
+    "raw_pixels": {"knn_k20": 0.8, "linear": 0.85},
+    "random_init": {"knn_k20": 0.7, "linear": 0.75},
+    "run": {"method": "simclr", "dataset": "digits", "wall_time_s": 12.5, "collapsed": False, "device": "cpu"},
+}
+
+
+def test_git_commit_names_the_checkout_or_says_there_is_none(tmp_path):
+    assert git_commit(tmp_path) == "not a git checkout"
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    (tmp_path / "a.txt").write_text("a")
+    subprocess.run(["git", "-C", str(tmp_path), "add", "a.txt"], check=True)
+    subprocess.run(
+        ["git", "-C", str(tmp_path), "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "a"], check=True
+    )
+    commit = git_commit(tmp_path)
+    assert len(commit) == 40 and int(commit, 16) >= 0
+    (tmp_path / "a.txt").write_text("b")
+    assert git_commit(tmp_path) == f"{commit} + uncommitted changes"
+
+
+def test_a_collapsed_run_is_flagged_in_the_report_and_its_monitor():
+    # A method's own per-step projection spread (0.9) shares the column; the monitor read steps 24 and 49.
+    history = pd.DataFrame({"step": np.arange(50), "embedding_std": [0.9] * 24 + [0.5] + [0.9] * 24 + [0.01]})
+    figure = collapse_monitor(history, collapsed=True)
+    assert figure.axes[0].get_title().startswith("COLLAPSED")
+    assert list(figure.axes[0].lines[0].get_ydata()) == [0.5, 0.01]  # only the measured steps
+    pngs = {"collapse_monitor": png_bytes(figure)}
+    flagged = render_html("t", METRICS, pngs, {}, {}, {}, collapsed=True)
+    healthy = render_html("t", METRICS, pngs, {}, {}, {}, collapsed=False)
+    assert 'id="collapse-alert"' in flagged and 'id="collapse-alert"' not in healthy
+    assert flagged.count("data:image/png;base64,") == 1
+
+
+def test_comparison_puts_runs_in_time_order_with_every_row_of_the_protocol():
+    later = {**METRICS, "ssl": {"knn_k20": 0.97, "linear": 0.96, "kmeans_nmi": 0.9}}
+    table = comparison_table({"2026-01-02T00.00.00.000Z": later, "2026-01-01T00.00.00.000Z": METRICS})
+    assert list(table["run"]) == ["2026-01-01T00.00.00.000Z", "2026-01-02T00.00.00.000Z"]
+    assert list(table["ssl.knn_k20"]) == [0.9, 0.97] and list(table["raw_pixels.linear"]) == [0.85, 0.85]
+    assert math.isnan(table["ssl.kmeans_nmi"].iloc[0])  # a metric one run lacks
+    page = comparison_html(table)
+    assert "<td><b>0.970</b></td>" in page and page.count("<tr>") == 3
+
+
+def test_comparison_without_runs_says_what_to_do():
+    with pytest.raises(ValueError, match="no saved runs"):
+        comparison_table({})
+
+
+def test_tracked_metrics_are_flat_finite_numbers():
+    flat = tracked_metrics({**METRICS, "run": {**METRICS["run"], "final_embedding_std": float("nan")}})
+    assert flat["ssl.knn_k20"] == 0.9 and flat["run.wall_time_s"] == 12.5
+    assert "run.method" not in flat and "run.collapsed" not in flat and "run.final_embedding_std" not in flat
