@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pydantic
 import pytest
 import torch
@@ -9,9 +10,10 @@ import torch.distributed as dist
 
 from selfsup import distributed
 from selfsup.config import PretrainingParams
+from selfsup.methods import METHODS as ALL_METHODS
 from selfsup.methods import build_method
 from selfsup.models import build_encoder
-from selfsup.train import _parallel
+from selfsup.train import _parallel, encoder_config, tokenizer_codebook
 
 METHODS = ("simclr", "barlow_twins", "vicreg")
 ENCODER = {
@@ -92,3 +94,19 @@ def test_global_batch_must_split_evenly_over_the_processes():
         PretrainingParams(batch_size=33, distributed={"nproc_per_node": 2})
     with pytest.raises(pydantic.ValidationError, match="rdzv_endpoint"):
         PretrainingParams(distributed={"nnodes": 2, "node_rank": 1})
+
+
+@pytest.mark.parametrize("name", sorted(ALL_METHODS))
+def test_every_trainable_parameter_gets_a_gradient(name):
+    """DDP runs without searching for unused parameters: every method must use all of its trainable ones."""
+    views = np.random.default_rng(0).integers(0, 256, (64, 2, 1, 16, 16), dtype=np.uint8)
+    params = PretrainingParams(
+        method=name, backbone="vit_tiny" if name in ("mae", "beit") else "small_cnn", batch_size=8,
+        small_cnn={"widths": [8, 16]}, vit_tiny={"patch_size": 4, "depth": 1},
+        beit={"codebook_size": 8, "tokenizer_patches": 500}, jigsaw={"grid": 2, "num_permutations": 4},
+    )
+    torch.manual_seed(0)
+    method = build_method(build_encoder(encoder_config(views, params)), params, tokenizer_codebook(views, params))
+    loss, _ = method(torch.from_numpy(views[:8]).float() / 255)
+    loss.backward()
+    assert [n for n, p in method.named_parameters() if p.requires_grad and p.grad is None] == []

@@ -557,10 +557,10 @@ def _parallel(method: Method, device: torch.device, params: PretrainingParams) -
     """What the loop calls: the method, wrapped in DDP across processes, compiled when asked."""
     model: torch.nn.Module = method
     if distributed.is_distributed():
+        # Every method uses all its trainable parameters in the loss (checked for each method and
+        # backbone), so DDP need not search the graph for unused ones.
         model = torch.nn.parallel.DistributedDataParallel(
-            method,
-            device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=True,  # some methods leave parts of their backbone out of the loss
+            method, device_ids=[device.index] if device.type == "cuda" else None
         )
     if params.compile:
         model = torch.compile(model)
