@@ -156,3 +156,22 @@ def test_out_of_memory_names_the_batch_size(tmp_path, monkeypatch, effect):
     loss_that(monkeypatch, at_call=1, effect=effect)
     with pytest.raises(MemoryError, match=r"out of memory at pretraining step 1 .*pretraining\.batch_size=32"):
         pretrain(tiny_views(), tiny_params(tmp_path))
+
+
+@pytest.mark.slow  # ~25 s: two workers import the package
+def test_a_one_process_checkpoint_resumes_on_two_processes(tmp_path, monkeypatch, caplog):
+    """Rank 0 reads the checkpoint and sends it to rank 1; the global batch makes the arithmetic the same."""
+    reference = pretrain(tiny_views(), tiny_params(tmp_path / "reference"))
+
+    def interrupt(loss):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        loss_that(patch, at_call=4, effect=interrupt)
+        with pytest.raises(KeyboardInterrupt):
+            pretrain(tiny_views(), tiny_params(tmp_path))
+    resumed = pretrain(tiny_views(), tiny_params(tmp_path, distributed={"nproc_per_node": 2}))
+    assert resumed.summary["resumed_from_step"] == 4 and resumed.summary["processes"] == 2
+    for name, tensor in reference.checkpoint["state_dict"].items():
+        torch.testing.assert_close(resumed.checkpoint["state_dict"][name], tensor, rtol=1e-4, atol=1e-5, msg=name)
+    np.testing.assert_allclose(resumed.history["loss"], reference.history["loss"], rtol=1e-5)
