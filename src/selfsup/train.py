@@ -27,7 +27,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -262,6 +262,11 @@ def pretrain(
     layout = params.distributed
     if layout.world_size > 1 and not distributed.is_distributed():
         device = resolve_device(params.device)
+        if device.type == "cuda" and layout.nproc_per_node > torch.cuda.device_count():
+            raise ValueError(
+                f"pretraining.distributed.nproc_per_node={layout.nproc_per_node} exceeds the "
+                f"{torch.cuda.device_count()} CUDA devices here: one process per GPU"
+            )
         logger.info(
             "Launching %d processes × %d node(s) (%s); batch %d = %d per process",
             layout.nproc_per_node, layout.nnodes, distributed.backend_for(device),
@@ -303,13 +308,9 @@ class _Progress:
     epoch: int = 0
     step_in_epoch: int = 0
     elapsed_s: float = 0.0
-    records: list | None = None
-    spreads: list | None = None
+    records: list[dict] = field(default_factory=list)  # training_history rows so far
+    spreads: list[tuple[int, float]] = field(default_factory=list)  # collapse monitor readings
     resumed_from: int | None = None
-
-    def __post_init__(self):
-        self.records = self.records or []
-        self.spreads = self.spreads or []
 
 
 def _train(views: np.ndarray, params: PretrainingParams, codebook: np.ndarray, data_key: str | None) -> TrainResult:
