@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pydantic
 import pytest
@@ -10,12 +15,12 @@ import torch.distributed as dist
 
 from selfsup import distributed
 from selfsup.config import PretrainingParams
-from selfsup.methods import METHODS as ALL_METHODS
-from selfsup.methods import build_method
+from selfsup.methods import METHODS, build_method
 from selfsup.models import build_encoder
 from selfsup.train import _parallel, encoder_config, tokenizer_codebook
 
-METHODS = ("simclr", "barlow_twins", "vicreg")
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+GLOBAL_BATCH_METHODS = ("simclr", "barlow_twins", "vicreg")
 ENCODER = {
     "backbone": "small_cnn", "in_channels": 1, "image_size": [8, 8],
     "backbone_params": {"widths": [8, 16], "output_grid": 1}, "mean": [0.5], "std": [0.25],
@@ -59,9 +64,9 @@ def _one_step_on_each_rank(names: tuple[str, ...]) -> dict:
 
 
 def test_two_processes_match_one_process_on_the_concatenated_batch():
-    ranks = distributed.launch(_one_step_on_each_rank, (METHODS,), nproc_per_node=2)
+    ranks = distributed.launch(_one_step_on_each_rank, (GLOBAL_BATCH_METHODS,), nproc_per_node=2)
     assert ranks["world_size"] == 2
-    for name in METHODS:
+    for name in GLOBAL_BATCH_METHODS:
         method = _method(name)
         loss, gradients = _loss_and_gradients(method, method, _batch())
         ddp_loss, ddp_gradients = ranks[name]
@@ -83,6 +88,34 @@ def test_a_failing_rank_fails_the_launch_with_its_own_message():
         distributed.launch(_fails_on_rank_one, (), nproc_per_node=2)
 
 
+def _rank_world_and_rank_sum() -> tuple[int, int, float]:
+    total = torch.tensor([float(dist.get_rank())])
+    dist.all_reduce(total)
+    return dist.get_rank(), dist.get_world_size(), total.item()
+
+
+NODE_SCRIPT = (
+    "import sys; from selfsup import distributed; from tests.test_distributed import _rank_world_and_rank_sum; "
+    "print(distributed.launch(_rank_world_and_rank_sum, (), nproc_per_node=1, nnodes=2, "
+    "node_rank=int(sys.argv[1]), rdzv_endpoint=sys.argv[2]))"
+)
+
+
+@pytest.mark.slow  # ~30 s: two launchers and two workers import the package
+def test_two_nodes_meet_at_the_static_rendezvous():
+    """Two "machines" (two launchers here) with node_rank 0 and 1 and node 0's endpoint form one group."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        endpoint = f"127.0.0.1:{probe.getsockname()[1]}"
+    nodes = [
+        subprocess.Popen([sys.executable, "-c", NODE_SCRIPT, str(rank), endpoint], cwd=PROJECT_ROOT,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        for rank in (0, 1)
+    ]
+    outputs = [node.communicate(timeout=300)[0].strip().splitlines()[-1] for node in nodes]
+    assert outputs == ["(0, 2, 1.0)", "(1, 2, 1.0)"]
+
+
 def test_outside_a_process_group_gather_is_the_identity():
     x = torch.randn(4, 3, requires_grad=True)
     assert distributed.gather(x) is x
@@ -96,7 +129,7 @@ def test_global_batch_must_split_evenly_over_the_processes():
         PretrainingParams(distributed={"nnodes": 2, "node_rank": 1})
 
 
-@pytest.mark.parametrize("name", sorted(ALL_METHODS))
+@pytest.mark.parametrize("name", sorted(METHODS))
 def test_every_trainable_parameter_gets_a_gradient(name):
     """DDP runs without searching for unused parameters: every method must use all of its trainable ones."""
     views = np.random.default_rng(0).integers(0, 256, (64, 2, 1, 16, 16), dtype=np.uint8)
