@@ -16,6 +16,7 @@ import logging
 import os
 import tempfile
 import uuid
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +27,10 @@ from torch import nn
 from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 from torch.distributed.launcher.api import LaunchConfig, elastic_launch
+
+# torch 2.14 deprecates torch.distributed.nn.functional for the private _functional_collectives,
+# whose names are themselves being renamed; the public functions still work, so keep them quiet.
+warnings.filterwarnings("ignore", r"torch\.distributed\.nn\.functional\.\w+ is deprecated", FutureWarning)
 
 
 def is_distributed() -> bool:
@@ -212,14 +217,15 @@ def _rank_main(function: Callable[..., Any], args: tuple, backend: str) -> Any:
 
 
 def _log_from_rank(global_rank: int) -> None:
-    """Spawned workers start without logging handlers: rank 0 logs INFO, the others warnings."""
+    """Spawned workers start without logging handlers: selfsup's INFO from rank 0, warnings from all."""
     root = logging.getLogger()
     if root.handlers:
         return
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter(f"[rank {global_rank}] %(levelname)s %(name)s: %(message)s"))
     root.addHandler(handler)
-    root.setLevel(logging.INFO if global_rank == 0 else logging.WARNING)
+    root.setLevel(logging.WARNING)
+    logging.getLogger("selfsup").setLevel(logging.INFO if global_rank == 0 else logging.WARNING)
 
 
 def backend_for(device: torch.device) -> str:
