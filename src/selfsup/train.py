@@ -346,12 +346,12 @@ def _train(views: np.ndarray, params: PretrainingParams, codebook: np.ndarray, d
         f", time budget {params.time_budget_s:.0f} s" if params.time_budget_s else "",
     )
 
-    def save() -> Path | None:
+    def save() -> None:
         if folder is None:
-            return None
+            return
         rng = _all_ranks(rng_state())  # a collective: every rank saves at the same steps
         if not is_rank0:
-            return None
+            return
         state = {
             "format": TRAINING_STATE_FORMAT, "step": progress.step, "epoch": progress.epoch,
             "step_in_epoch": progress.step_in_epoch, "elapsed_s": time.perf_counter() - started,
@@ -360,7 +360,7 @@ def _train(views: np.ndarray, params: PretrainingParams, codebook: np.ndarray, d
             "batch_order_rng": epoch_rng, "rng": rng,
             "records": progress.records, "spreads": [list(s) for s in progress.spreads],
         }
-        return folder.save(state, progress.step)
+        folder.save(state, progress.step)
 
     records, spreads = progress.records, progress.spreads
     stopped_by = None
