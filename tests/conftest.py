@@ -32,9 +32,10 @@ def base_parameters() -> dict:
 
 
 @pytest.fixture
-def tiny_parameters() -> dict:
-    """The project's parameters, shrunk so each stage runs in seconds."""
+def tiny_parameters(tmp_path) -> dict:
+    """The project's parameters, shrunk so each stage runs in seconds; checkpoints go to tmp_path."""
     parameters = base_parameters()
+    parameters["pretraining"]["checkpoint"] = {"directory": str(tmp_path / "checkpoints"), "every_steps": 500}
     parameters["augmentation"].update(views_per_image=2, batch_size=256)
     parameters["pretraining"].update(epochs=1, batch_size=64, warmup_epochs=0)
     parameters["pretraining"]["small_cnn"] = {"widths": [8, 16]}

@@ -224,6 +224,33 @@ class ViTParams(_Strict):
     pool: Literal["mean", "cls"] = "mean"  # features: mean of the patch tokens, or the cls token
 
 
+class DistributedParams(_Strict):
+    """Data-parallel training over processes, launched by the pretraining node (see selfsup.distributed)."""
+
+    nproc_per_node: int = Field(1, ge=1)  # processes on this machine: one per GPU, or a few on CPU (gloo)
+    nnodes: int = Field(1, ge=1)  # machines; each runs the same command with its own node_rank
+    node_rank: int = Field(0, ge=0)
+    rdzv_endpoint: str | None = None  # host:port of the node_rank 0 machine; needed when nnodes > 1
+    sync_batchnorm: bool = True  # batch-norm statistics over the global batch, as in one process
+
+    @model_validator(mode="after")
+    def _nodes(self) -> "DistributedParams":
+        if self.node_rank >= self.nnodes:
+            raise ValueError(f"node_rank={self.node_rank} must be below nnodes={self.nnodes}")
+        if self.nnodes > 1 and not self.rdzv_endpoint:
+            raise ValueError(f"nnodes={self.nnodes} needs rdzv_endpoint (host:port of the node_rank 0 machine)")
+        return self
+
+    @property
+    def world_size(self) -> int:
+        return self.nproc_per_node * self.nnodes
+
+
+class CheckpointParams(_Strict):
+    directory: str | None = None  # null: no checkpoints, no resume
+    every_steps: int = Field(500, ge=1)  # also at the end of every epoch
+
+
 class PretrainingParams(_Strict):
     method: str = "simclr"  # a name in selfsup.methods.METHODS
     backbone: str = "small_cnn"  # a name in selfsup.models.BACKBONES
@@ -237,6 +264,10 @@ class PretrainingParams(_Strict):
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     channels_last: bool = True
+    mixed_precision: bool = True  # bf16 autocast on CUDA; CPU always trains in float32
+    compile: bool = False  # torch.compile the training step
+    distributed: DistributedParams = DistributedParams()
+    checkpoint: CheckpointParams = CheckpointParams()
     # Each method's and backbone's own hyperparameters, under its name.
     simclr: SimCLRParams = SimCLRParams()
     moco_v2: MoCoV2Params = MoCoV2Params()
@@ -271,6 +302,16 @@ class PretrainingParams(_Strict):
         from selfsup.models import BACKBONES  # the registry imports this module
 
         return _known(name, BACKBONES)
+
+    @model_validator(mode="after")
+    def _batch_splits_over_processes(self) -> "PretrainingParams":
+        world = self.distributed.world_size
+        if self.batch_size % world or self.batch_size // world < 2:
+            raise ValueError(
+                f"batch_size={self.batch_size} is the global batch and must split into equal parts of at least 2 "
+                f"over the {world} processes (distributed.nproc_per_node × distributed.nnodes)"
+            )
+        return self
 
 
 class FeatureExtractionParams(_Strict):

@@ -1,4 +1,12 @@
-"""Self-supervised losses as pure functions of embeddings."""
+"""Self-supervised losses as pure functions of embeddings.
+
+In a distributed run (``selfsup.distributed``) the batch-level losses see the
+global batch: negatives (NT-Xent, in-batch InfoNCE) and batch statistics
+(Barlow Twins, VICReg) are taken over every rank's rows, gathered with
+gradients. Per-anchor losses average over this rank's anchors; DDP's gradient
+average then equals the gradient of one process on the whole batch. Outside a
+process group the gather is the identity.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +15,27 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from selfsup.distributed import gather, local_rows
+
 
 def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
     """NT-Xent of SimCLR (Chen et al., 2020), averaged over all 2N anchors.
 
     For anchor i among the 2N views, the positive is the other view of the same
     image and the denominator runs over the 2N − 1 other views, with cosine
-    similarity divided by ``temperature``.
+    similarity divided by ``temperature``. Distributed: this rank's anchors
+    against the views of the global batch.
     """
-    n = z1.shape[0]
-    z = F.normalize(torch.cat([z1, z2]), dim=1)
-    logits = z @ z.T / temperature
-    logits = logits.masked_fill(torch.eye(2 * n, dtype=torch.bool, device=z.device), float("-inf"))
-    targets = torch.cat([torch.arange(n, 2 * n), torch.arange(0, n)]).to(z.device)
-    return F.cross_entropy(logits, targets)
+    z1, z2 = F.normalize(z1, dim=1), F.normalize(z2, dim=1)
+    n = len(z1)
+    candidates = torch.cat([gather(z1), gather(z2)])
+    n_global = len(candidates) // 2
+    own = local_rows(n, z1.device)
+    own = torch.cat([own, own + n_global])  # each anchor's own column
+    positives = torch.cat([own[n:], own[:n]])
+    logits = torch.cat([z1, z2]) @ candidates.T / temperature
+    logits = logits.masked_fill(F.one_hot(own, len(candidates)).bool(), float("-inf"))
+    return F.cross_entropy(logits, positives)
 
 
 def info_nce(
@@ -29,14 +44,14 @@ def info_nce(
     """InfoNCE of MoCo (He et al., 2020; Chen et al., 2021), averaged over the queries.
 
     Query i's positive is key i. Its negatives are the rows of ``negatives`` (MoCo v2's
-    queue) when given, else the other keys of the batch (MoCo v3). Similarities are
-    cosines divided by ``temperature``.
+    queue) when given, else the other keys of the batch (MoCo v3; distributed: of
+    the global batch). Similarities are cosines divided by ``temperature``.
     """
     q = F.normalize(query, dim=1)
     k = F.normalize(key, dim=1)
     if negatives is None:
-        logits = q @ k.T
-        targets = torch.arange(len(q), device=q.device)
+        logits = q @ gather(k).T
+        targets = local_rows(len(q), q.device)
     else:
         positives = (q * k).sum(dim=1, keepdim=True)
         logits = torch.cat([positives, q @ F.normalize(negatives, dim=1).T], dim=1)
@@ -59,8 +74,9 @@ def barlow_twins(z1: torch.Tensor, z2: torch.Tensor, off_diagonal_weight: float)
     """Barlow Twins (Zbontar et al., 2021): Σ_i (1 − c_ii)² + λ Σ_{i≠j} c_ij².
 
     ``c`` is the cross-correlation matrix of the two views' embeddings, each
-    standardised over the batch; λ is ``off_diagonal_weight``.
+    standardised over the (global) batch; λ is ``off_diagonal_weight``.
     """
+    z1, z2 = gather(z1), gather(z2)
     c = _standardise(z1).T @ _standardise(z2) / z1.shape[0]
     off_diagonal = ~torch.eye(c.shape[0], dtype=torch.bool, device=c.device)
     return (1 - c.diagonal()).pow(2).sum() + off_diagonal_weight * c[off_diagonal].pow(2).sum()
@@ -85,7 +101,9 @@ def vicreg(
     Invariance: mean squared distance between the views. Variance, per view: the mean
     hinge max(0, γ − sqrt(Var z_j + ε)) over dimensions, averaged over the two views.
     Covariance, per view: the sum of squared off-diagonal covariances / d, summed over views.
+    All three over the (global) batch.
     """
+    z1, z2 = gather(z1), gather(z2)
     invariance = F.mse_loss(z1, z2)
     variance = (_variance_hinge(z1, gamma, eps) + _variance_hinge(z2, gamma, eps)) / 2
     covariance = _covariance_penalty(z1) + _covariance_penalty(z2)
@@ -135,7 +153,10 @@ def sinkhorn(scores: torch.Tensor, epsilon: float = 0.05, iterations: int = 3) -
 
     Alternately normalises prototypes (columns) to B/K samples each and samples
     (rows) to one; after the last iteration each row sums to 1 and each column to about B/K.
+    Distributed: the partition is balanced over the global batch; this rank gets its own rows.
     """
+    n_local = len(scores)
+    scores = gather(scores)
     # Subtracting the maximum changes nothing after normalisation and keeps exp finite.
     q = torch.exp((scores - scores.max()) / epsilon).T
     q /= q.sum()
@@ -143,7 +164,7 @@ def sinkhorn(scores: torch.Tensor, epsilon: float = 0.05, iterations: int = 3) -
     for _ in range(iterations):
         q /= q.sum(dim=1, keepdim=True) * k
         q /= q.sum(dim=0, keepdim=True) * b
-    return (q * b).T
+    return (q * b).T[local_rows(n_local, scores.device)]
 
 
 def swapped_prediction(

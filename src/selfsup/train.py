@@ -1,28 +1,47 @@
-"""The pretraining loop: device, seed, schedule, prefetch, history.
+"""The pretraining loop: device, precision, processes, schedule, checkpoints, history.
 
 Batches come from the view cache: for each image, ``method.n_views`` distinct
 views out of the K cached ones, drawn anew each epoch. The next batch is
 gathered on a background thread while the current one trains.
+
+``pretraining.batch_size`` is the global batch: with several processes
+(``pretraining.distributed``) every rank trains on its equal share of each
+step's images, and the losses see the whole batch (``selfsup.distributed``), so
+the run computes what one process would on the same batch.
+
+With ``pretraining.checkpoint.directory`` set, the full training state is saved
+atomically every ``every_steps`` steps and at the end of every epoch, in a
+folder keyed by the run (``selfsup.checkpoint``); the same call after a crash
+resumes from the newest checkpoint, bit for bit on CPU. A run that finishes
+removes its checkpoints.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
+import mmap
+import os
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+import torch.distributed as dist
 from tqdm.auto import tqdm
 
+from selfsup import distributed
+from selfsup.checkpoint import TRAINING_STATE_FORMAT, CheckpointFolder, rng_state, run_key, set_rng_state
 from selfsup.collapse import MONITOR_EVERY_STEPS, collapse_verdict, measure_spread
 from selfsup.config import PretrainingParams
-from selfsup.data.store import channel_stats
-from selfsup.methods import METHODS, build_method
+from selfsup.data.store import channel_stats, content_hash
+from selfsup.methods import METHODS, Method, build_method
 from selfsup.methods.masked_image import vit_required
 from selfsup.models import Encoder, build_encoder
 from selfsup.tokenizer import empty_codebook, fit_codebook
@@ -116,18 +135,25 @@ def _make_optimizer(model: torch.nn.Module, params: PretrainingParams) -> torch.
 def _epoch_batches(
     views: np.ndarray, n_views: int, batch_size: int, generator: torch.Generator
 ) -> Iterator[np.ndarray]:
-    """Per step, the flat rows of ``views.reshape(N*K, ...)`` to gather: (B, n_views)."""
+    """Per step, this rank's flat rows of ``views.reshape(N*K, ...)`` to gather: (B / world, n_views).
+
+    Every rank draws the same epoch order from the same generator and takes its
+    slice of each global batch, so it reads only its shard of the cache.
+    """
     n, k = views.shape[:2]
+    share = batch_size // distributed.world_size()
+    first = distributed.rank() * share
     order = torch.randperm(n, generator=generator).numpy()
     choice = torch.rand(n, k, generator=generator).argsort(dim=1)[:, :n_views].numpy()
     for start in range(0, n - batch_size + 1, batch_size):
-        images = order[start : start + batch_size]
+        images = order[start + first : start + first + share]
         yield images[:, None] * k + choice[images]
 
 
-def _gather(flat_views: np.ndarray, rows: np.ndarray) -> torch.Tensor:
-    batch = flat_views[rows.reshape(-1)]
-    return torch.from_numpy(batch).view(*rows.shape, *batch.shape[1:])
+def _gather(flat_views: np.ndarray, rows: np.ndarray, pin: bool) -> torch.Tensor:
+    batch = torch.from_numpy(flat_views[rows.reshape(-1)])
+    batch = batch.view(*rows.shape, *batch.shape[1:])
+    return batch.pin_memory() if pin else batch
 
 
 def _prefetched(loader, batches: Iterator[np.ndarray]) -> Iterator[torch.Tensor]:
@@ -142,12 +168,37 @@ def _prefetched(loader, batches: Iterator[np.ndarray]) -> Iterator[torch.Tensor]
             yield pending.result()
 
 
+def cached_view_batches(
+    views: np.ndarray,
+    n_views: int,
+    batch_size: int,
+    generator: torch.Generator,
+    device: torch.device,
+    memory_format: torch.memory_format,
+    skip: int = 0,
+) -> Iterator[torch.Tensor]:
+    """One epoch of this rank's float (B, V, C, H, W) batches in [0, 1] on ``device``, from the view cache.
+
+    ``skip`` drops the epoch's first batches (a resumed epoch) without reading them.
+    This is the trainer's only batch source.
+    """
+    flat_views = views.reshape(-1, *views.shape[2:])
+    rows = itertools.islice(_epoch_batches(views, n_views, batch_size, generator), skip, None)
+    pin = device.type == "cuda"
+    for batch in _prefetched(lambda r: _gather(flat_views, r, pin), rows):
+        batch = batch.to(device, non_blocking=True)
+        b, v = batch.shape[:2]
+        images = batch.flatten(0, 1).float().div_(255.0).contiguous(memory_format=memory_format)
+        yield images.view(b, v, *images.shape[1:])
+
+
 class StepPlan:
     """How many steps the run takes, and the learning-rate multiplier at each.
 
     With a time budget the total is unknown at the start: after
     ``CALIBRATION_STEPS`` steps it is set from the measured seconds per step so
     that the cosine schedule ends when the budget does. ``epochs`` stays the cap.
+    A resumed run keeps the plan recorded in its checkpoint.
     """
 
     CALIBRATION_STEPS = 10
@@ -192,91 +243,199 @@ def _check_fits(n_images: int, n_cached: int, method, params: PretrainingParams)
         )
 
 
-def pretrain(views: np.ndarray, params: PretrainingParams, codebook: np.ndarray | None = None) -> TrainResult:
+def pretrain(
+    views: np.ndarray, params: PretrainingParams, codebook: np.ndarray | None = None, data_key: str | None = None
+) -> TrainResult:
     """Train ``params.method`` on cached views uint8 (N, K, C, H, W).
 
     ``codebook`` is the output of ``tokenizer_codebook``; when None it is fitted here.
+    ``data_key`` names the training data in the checkpoint key (the view cache's
+    key); when None the views are hashed. With ``pretraining.distributed`` asking
+    for more than one process, the workers are launched here and this returns
+    once every rank has ended, with rank 0's result (the lowest rank of this
+    machine on the others).
     """
-    n, k = views.shape[:2]
-    seed_everything(params.seed)
-    device = resolve_device(params.device)
-    config = encoder_config(views, params)
     if codebook is None:
         codebook = tokenizer_codebook(views, params)
+    if params.checkpoint.directory is not None and data_key is None:
+        data_key = content_hash(views)
+    layout = params.distributed
+    if layout.world_size > 1 and not distributed.is_distributed():
+        device = resolve_device(params.device)
+        if device.type == "cuda" and layout.nproc_per_node > torch.cuda.device_count():
+            raise ValueError(
+                f"pretraining.distributed.nproc_per_node={layout.nproc_per_node} exceeds the "
+                f"{torch.cuda.device_count()} CUDA devices here: one process per GPU"
+            )
+        logger.info(
+            "Launching %d processes × %d node(s) (%s); batch %d = %d per process",
+            layout.nproc_per_node, layout.nnodes, distributed.backend_for(device),
+            params.batch_size, params.batch_size // layout.world_size,
+        )
+        return distributed.launch(
+            _train_rank, (_shareable(views), params, codebook, data_key),
+            nproc_per_node=layout.nproc_per_node, nnodes=layout.nnodes, node_rank=layout.node_rank,
+            rdzv_endpoint=layout.rdzv_endpoint, backend=distributed.backend_for(device),
+        )
+    return _train(views, params, codebook, data_key)
+
+
+def _shareable(views: np.ndarray):
+    """What a worker process needs to read ``views``: a memory-mapped file is reopened, not copied."""
+    if isinstance(views, np.memmap) and isinstance(views.base, mmap.mmap):
+        return ("memmap", views.filename, views.dtype.str, views.shape, views.offset)
+    return views
+
+
+def _open_views(source) -> np.ndarray:
+    if isinstance(source, tuple) and source[0] == "memmap":
+        _, filename, dtype, shape, offset = source
+        return np.memmap(filename, dtype=np.dtype(dtype), mode="r", shape=shape, offset=offset)
+    return source
+
+
+def _train_rank(source, params: PretrainingParams, codebook: np.ndarray, data_key: str | None) -> TrainResult | None:
+    """One worker of a distributed run; the lowest rank of each machine returns the result."""
+    result = _train(_open_views(source), params, codebook, data_key)
+    return result if int(os.environ.get("LOCAL_RANK", "0")) == 0 else None
+
+
+@dataclass
+class _Progress:
+    """Where the run stands; with the model, optimizer and RNG states it is what a checkpoint holds."""
+
+    step: int = 0
+    epoch: int = 0
+    step_in_epoch: int = 0
+    elapsed_s: float = 0.0
+    records: list[dict] = field(default_factory=list)  # training_history rows so far
+    spreads: list[tuple[int, float]] = field(default_factory=list)  # collapse monitor readings
+    resumed_from: int | None = None
+
+
+def _train(views: np.ndarray, params: PretrainingParams, codebook: np.ndarray, data_key: str | None) -> TrainResult:
+    n, k = views.shape[:2]
+    world, is_rank0 = distributed.world_size(), distributed.rank() == 0
+    seed_everything(params.seed)
+    device = resolve_device(params.device)
+    if device.type == "cuda" and distributed.is_distributed():
+        device = torch.device("cuda", torch.cuda.current_device())
+    config = encoder_config(views, params)
     method = build_method(build_encoder(config), params, codebook)
     _check_fits(n, k, method, params)
+    if distributed.is_distributed():
+        # The same initial weights everywhere, then each rank its own masks and noise.
+        torch.manual_seed(params.seed + 1_000_003 * distributed.rank())
+        if params.distributed.sync_batchnorm:
+            method = distributed.synchronise_batch_norm(method, device)
     memory_format = torch.channels_last if params.channels_last else torch.contiguous_format
     method = method.to(device, memory_format=memory_format)
     optimizer = _make_optimizer(method, params)
-    plan = StepPlan(n // params.batch_size, params)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, plan.lr_factor)
+    steps_per_epoch = n // params.batch_size
+    plan = StepPlan(steps_per_epoch, params)
     generator = torch.Generator().manual_seed(params.seed)
-    flat_views = views.reshape(n * k, *views.shape[2:])
+    folder = _checkpoint_folder(params, data_key, codebook)
+    progress = _resume(folder, method, optimizer, plan, generator) if folder is not None else _Progress()
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, plan.lr_factor, last_epoch=progress.step - 1)
+    model = _parallel(method, device, params)
 
     logger.info(
-        "Pretraining %s on %s: %d images, batch %d, at most %d epochs × %d steps%s",
-        params.method, device, n, params.batch_size, params.epochs, n // params.batch_size,
+        "Pretraining %s on %s%s: %d images, batch %d, at most %d epochs × %d steps%s",
+        params.method, device, f" × {world} processes" if world > 1 else "", n, params.batch_size,
+        params.epochs, steps_per_epoch,
         f", time budget {params.time_budget_s:.0f} s" if params.time_budget_s else "",
     )
-    records, spreads = [], []
-    step, epoch, stopped_by = 0, 0, None
-    started = last_step_end = time.perf_counter()
+
+    def save() -> None:
+        if folder is None:
+            return
+        rng = _all_ranks(rng_state())  # a collective: every rank saves at the same steps
+        if not is_rank0:
+            return
+        state = {
+            "format": TRAINING_STATE_FORMAT, "step": progress.step, "epoch": progress.epoch,
+            "step_in_epoch": progress.step_in_epoch, "elapsed_s": time.perf_counter() - started,
+            "plan": {"total_steps": plan.total_steps, "warmup_steps": plan.warmup_steps},
+            "method": method.state_dict(), "optimizer": optimizer.state_dict(),
+            "batch_order_rng": epoch_rng, "rng": rng,
+            "records": progress.records, "spreads": [list(s) for s in progress.spreads],
+        }
+        folder.save(state, progress.step)
+
+    records, spreads = progress.records, progress.spreads
+    stopped_by = None
+    started = time.perf_counter() - progress.elapsed_s
+    last_step_end = time.perf_counter()
+    use_bf16 = device.type == "cuda" and params.mixed_precision
     method.train()
-    with tqdm(total=plan.total_steps, desc=f"pretraining {params.method}", unit="step", disable=None) as bar:
+    with tqdm(
+        total=plan.total_steps, initial=progress.step, desc=f"pretraining {params.method}", unit="step",
+        disable=None if is_rank0 else True,
+    ) as bar:
         while stopped_by is None:
-            batches = _epoch_batches(views, method.n_views, params.batch_size, generator)
-            for batch in _prefetched(lambda rows: _gather(flat_views, rows), batches):
-                batch = batch.to(device, non_blocking=True)
-                b, v = batch.shape[:2]
-                images = batch.flatten(0, 1).float().div_(255.0).contiguous(memory_format=memory_format)
-                loss, logs = method.loss(method.views(images.view(b, v, *images.shape[1:])))
-                loss_value = loss.item()
-                if not math.isfinite(loss_value):
-                    raise FloatingPointError(f"pretraining loss became {loss_value} at step {step}")
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+            epoch_rng = generator.get_state()
+            batches = cached_view_batches(
+                views, method.n_views, params.batch_size, generator, device, memory_format, skip=progress.step_in_epoch
+            )
+            for batch in batches:
+                step = progress.step
+                loss_value, logs = _optimise(model, optimizer, batch, use_bf16, params, step, progress.epoch, folder)
                 lr = optimizer.param_groups[0]["lr"]
                 schedule.step()
                 method.on_step_end(step, plan.total_steps)
                 now = time.perf_counter()
                 records.append(
-                    {"step": step, "epoch": epoch, "loss": loss_value, "lr": lr,
-                     "images_per_s": b / (now - last_step_end), **logs}
+                    {"step": step, "epoch": progress.epoch, "loss": loss_value, "lr": lr,
+                     "images_per_s": params.batch_size / (now - last_step_end), **logs}
                 )
                 last_step_end = now
-                step += 1
-                stopped_by = plan.after_step(step, now - started)
-                if step % MONITOR_EVERY_STEPS == 0 or stopped_by:
-                    spreads.append((step - 1, measure_spread(method.encoder, images.view(b, v, *images.shape[1:])[:, 0])))
+                progress.step += 1
+                progress.step_in_epoch += 1
+                elapsed = now - started
+                if params.time_budget_s is not None:  # every rank must stop at the same step
+                    elapsed = distributed.from_rank_zero(elapsed, device)
+                stopped_by = plan.after_step(progress.step, elapsed)
+                if progress.step % MONITOR_EVERY_STEPS == 0 or stopped_by:
+                    spreads.append((step, measure_spread(method.encoder, batch[:, 0])))
                     records[-1]["embedding_std"] = spreads[-1][1]
                 bar.total = plan.total_steps
                 bar.update(1)
-                bar.set_postfix(loss=f"{loss_value:.4f}", epoch=epoch)
+                bar.set_postfix(loss=f"{loss_value:.4f}", epoch=progress.epoch)
                 if stopped_by:
                     break
-            epoch += 1
+                if progress.step % params.checkpoint.every_steps == 0 and progress.step_in_epoch < steps_per_epoch:
+                    save()
+            if stopped_by is None:  # the epoch ran to its end
+                progress.epoch += 1
+                progress.step_in_epoch = 0
+                epoch_rng = generator.get_state()
+                save()
     wall_time = time.perf_counter() - started
+    step = progress.step
     history = pd.DataFrame.from_records(records)
     summary = {
         "method": params.method,
         "backbone": params.backbone,
-        "epochs": round(step / (n // params.batch_size), 3),
+        "epochs": round(step / steps_per_epoch, 3),
         "steps": step,
         "batch_size": params.batch_size,
+        "processes": world,
         "seed": params.seed,
         "device": str(device),
         "wall_time_s": wall_time,
         "time_budget_s": params.time_budget_s,
         "images_per_s": step * params.batch_size / wall_time if wall_time > 0 else float("nan"),
         "stopped_by": stopped_by,
+        "resumed_from_step": progress.resumed_from,
         "final_loss": float(history["loss"].iloc[-1]),
-        **collapse_verdict(spreads),
+        **collapse_verdict([tuple(s) for s in spreads]),
     }
     logger.info(
         "Pretraining stopped by %s after %d steps, %.1f s (%.0f images/s)",
         stopped_by, step, wall_time, summary["images_per_s"],
     )
+    if folder is not None and is_rank0:
+        folder.remove()  # finished: a rerun trains again instead of resuming
     encoder_cpu = method.encoder.to("cpu", memory_format=torch.contiguous_format)
     checkpoint = {
         "format": CHECKPOINT_FORMAT,
@@ -285,6 +444,128 @@ def pretrain(views: np.ndarray, params: PretrainingParams, codebook: np.ndarray 
         "training": summary,
     }
     return TrainResult(checkpoint, history, summary)
+
+
+def _optimise(
+    model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: torch.Tensor, use_bf16: bool,
+    params: PretrainingParams, step: int, epoch: int, folder: CheckpointFolder | None,
+) -> tuple[float, dict]:
+    """One optimizer step; the global batch's mean loss. A non-finite loss stops before the update."""
+    try:
+        with torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16 else nullcontext():
+            loss, logs = model(batch)
+        loss_value = distributed.mean_over_ranks(loss.detach().float()).item()
+        if not math.isfinite(loss_value):
+            raise _diverged(loss_value, step, epoch, params, folder)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    except RuntimeError as exc:
+        if _is_out_of_memory(exc):
+            raise _out_of_memory(exc, step, params, batch.device) from None
+        raise
+    return loss_value, logs
+
+
+def _diverged(
+    loss_value: float, step: int, epoch: int, params: PretrainingParams, folder: CheckpointFolder | None
+) -> FloatingPointError:
+    files = folder.files() if folder is not None else []
+    kept = (
+        f"the last good checkpoint, {files[-1]}, is kept"
+        if files else "no checkpoint holds an earlier state (pretraining.checkpoint.directory keeps them)"
+    )
+    return FloatingPointError(
+        f"pretraining loss became {loss_value} at step {step} (epoch {epoch}): the training diverged and was "
+        f"stopped before the update. Lower pretraining.learning_rate (now {params.learning_rate}) or raise "
+        f"pretraining.warmup_epochs (now {params.warmup_epochs}); {kept}"
+    )
+
+
+def _is_out_of_memory(exc: RuntimeError) -> bool:
+    if isinstance(exc, torch.cuda.OutOfMemoryError):
+        return True
+    message = str(exc)
+    return "DefaultCPUAllocator: can't allocate memory" in message or "not enough memory" in message
+
+
+def _out_of_memory(exc: RuntimeError, step: int, params: PretrainingParams, device: torch.device) -> MemoryError:
+    world = params.distributed.world_size
+    per_process = f" ({params.batch_size // world} per process)" if world > 1 else ""
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return MemoryError(
+        f"out of memory at pretraining step {step} on {device} with pretraining.batch_size={params.batch_size}"
+        f"{per_process}: lower pretraining.batch_size (or spread it over more processes with "
+        f"pretraining.distributed.nproc_per_node). The allocator said: {detail}"
+    )
+
+
+def _checkpoint_folder(params: PretrainingParams, data_key: str | None, codebook: np.ndarray) -> CheckpointFolder | None:
+    if params.checkpoint.directory is None:
+        return None
+    key = run_key(data_key or "", params, codebook)
+    return CheckpointFolder(Path(params.checkpoint.directory) / f"{params.method}-{key}")
+
+
+def _resume(
+    folder: CheckpointFolder, method: Method, optimizer: torch.optim.Optimizer, plan: StepPlan,
+    generator: torch.Generator,
+) -> _Progress:
+    """Restore the newest checkpoint of this run into the objects given; a fresh start when there is none.
+
+    Rank 0 reads it and sends it to the others, so only rank 0's disk needs to hold checkpoints.
+    """
+    found = folder.latest() if distributed.rank() == 0 else None
+    if distributed.is_distributed():
+        shared = [found]
+        dist.broadcast_object_list(shared, src=0)
+        found = shared[0]
+    if found is None:
+        return _Progress()
+    state, path = found
+    if distributed.rank() == 0:
+        logger.info("Resuming from step %d (%s)", state["step"], path)
+    method.load_state_dict(state["method"])
+    optimizer.load_state_dict(state["optimizer"])
+    plan.total_steps = state["plan"]["total_steps"]
+    plan.warmup_steps = state["plan"]["warmup_steps"]
+    generator.set_state(state["batch_order_rng"])
+    rng = state["rng"]
+    if len(rng) == distributed.world_size():
+        set_rng_state(rng[distributed.rank()])
+    else:
+        logger.warning(
+            "The checkpoint was written by %d processes, this run has %d: random masks and noise will differ "
+            "from the original run's", len(rng), distributed.world_size(),
+        )
+    return _Progress(
+        step=state["step"], epoch=state["epoch"], step_in_epoch=state["step_in_epoch"],
+        elapsed_s=state["elapsed_s"], records=state["records"],
+        spreads=[tuple(s) for s in state["spreads"]], resumed_from=state["step"],
+    )
+
+
+def _all_ranks(value):
+    """``[value of rank 0, value of rank 1, …]`` on every rank (a one-element list in one process)."""
+    if not distributed.is_distributed():
+        return [value]
+    values = [None] * distributed.world_size()
+    dist.all_gather_object(values, value)
+    return values
+
+
+def _parallel(method: Method, device: torch.device, params: PretrainingParams) -> torch.nn.Module:
+    """What the loop calls: the method, wrapped in DDP across processes, compiled when asked."""
+    model: torch.nn.Module = method
+    if distributed.is_distributed():
+        # Every method uses all its trainable parameters in the loss (checked for each method and
+        # backbone), so DDP need not search the graph for unused ones.
+        model = torch.nn.parallel.DistributedDataParallel(
+            method, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    if params.compile:
+        model = torch.compile(model)
+    return model
 
 
 def encoder_from_checkpoint(checkpoint: dict) -> Encoder:

@@ -33,5 +33,9 @@ class Method(nn.Module):
     def loss(self, inputs) -> tuple[torch.Tensor, dict[str, float]]:
         raise NotImplementedError
 
+    def forward(self, batch: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """One training step's ``(loss, logs)``: the call that DDP and ``torch.compile`` wrap."""
+        return self.loss(self.views(batch))
+
     def on_step_end(self, step: int, total_steps: int) -> None:
         """Called after each optimizer step; stateless methods do nothing."""

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from selfsup.config import DINOParams
+from selfsup.distributed import gather
 from selfsup.losses import dino_cross_entropy
 from selfsup.methods.base import Method
 from selfsup.methods.momentum import cosine_momentum, ema_update, momentum_copy
@@ -78,6 +79,13 @@ class DINO(Method):
         start, end = p.teacher_temperature_start, p.teacher_temperature
         return warmup_temperature(progress, start, end, p.teacher_warmup_fraction)
 
+    def get_extra_state(self) -> dict:
+        # The scheduled temperature is no tensor; a training checkpoint must still restore it.
+        return {"teacher_temperature": self.teacher_temperature}
+
+    def set_extra_state(self, state: dict) -> None:
+        self.teacher_temperature = state["teacher_temperature"]
+
     def views(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return batch[:, 0], batch[:, 1]
 
@@ -89,7 +97,7 @@ class DINO(Method):
         loss = dino_cross_entropy(
             student.chunk(2), teacher.chunk(2), self.center, self.params.student_temperature, self.teacher_temperature
         )
-        self._teacher_mean = teacher.mean(dim=0, keepdim=True)
+        self._teacher_mean = gather(teacher).mean(dim=0, keepdim=True)  # the global batch's, on every rank
         return loss, {"teacher_temperature": self.teacher_temperature}
 
     def on_step_end(self, step: int, total_steps: int) -> None:

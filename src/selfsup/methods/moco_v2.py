@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from selfsup.config import MoCoV2Params
+from selfsup.distributed import gather
 from selfsup.losses import info_nce
 from selfsup.methods.base import Method
 from selfsup.methods.momentum import ema_update, momentum_copy
@@ -57,7 +58,7 @@ class MoCoV2(Method):
             k1, k2 = self.key_projector(self.key_encoder(both)).chunk(2)
         negatives = self.queue.keys
         loss = (info_nce(q1, k2, self.temperature, negatives) + info_nce(q2, k1, self.temperature, negatives)) / 2
-        self._new_keys = torch.cat([k1, k2])
+        self._new_keys = torch.cat([gather(k1), gather(k2)])  # every rank enqueues the global batch
         return loss, {}
 
     def on_step_end(self, step: int, total_steps: int) -> None:

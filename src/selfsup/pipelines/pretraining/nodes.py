@@ -17,6 +17,7 @@ def fit_tokenizer(view_cache: ViewCache, parameters: dict) -> np.ndarray:
 
 
 def pretrain_encoder(view_cache: ViewCache, tokenizer: np.ndarray, parameters: dict) -> tuple[dict, pd.DataFrame, dict]:
+    """Train here, or on ``pretraining.distributed`` processes launched from here; returns after all have ended."""
     params = validate(PretrainingParams, "pretraining", parameters)
-    result = pretrain(view_cache.views, params, codebook=tokenizer)
+    result = pretrain(view_cache.views, params, codebook=tokenizer, data_key=view_cache.key)
     return result.checkpoint, result.history, result.summary

@@ -1,0 +1,34 @@
+"""The accelerator options: torch.compile (exercised on CPU) and CUDA with bf16 autocast (only where a GPU is)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from selfsup.config import PretrainingParams
+from selfsup.train import pretrain
+
+
+def tiny_views(n=96, k=3, seed=0):
+    return np.random.default_rng(seed).integers(0, 256, (n, k, 1, 8, 8), dtype=np.uint8)
+
+
+def tiny_params(**overrides) -> PretrainingParams:
+    values = {"epochs": 1, "batch_size": 32, "warmup_epochs": 0, "small_cnn": {"widths": [8, 16]}}
+    return PretrainingParams(**{**values, **overrides})
+
+
+@pytest.mark.slow
+def test_compiled_training_step_computes_the_same_losses_on_cpu():
+    eager = pretrain(tiny_views(), tiny_params(device="cpu"))
+    compiled = pretrain(tiny_views(), tiny_params(device="cpu", compile=True))
+    np.testing.assert_allclose(compiled.history["loss"], eager.history["loss"], rtol=1e-3)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_bf16_training_tracks_float32_training():
+    fp32 = pretrain(tiny_views(), tiny_params(device="cpu"))
+    bf16 = pretrain(tiny_views(), tiny_params(device="cuda", mixed_precision=True))
+    assert bf16.summary["device"].startswith("cuda")
+    np.testing.assert_allclose(bf16.history["loss"].iloc[0], fp32.history["loss"].iloc[0], rtol=0.05)
