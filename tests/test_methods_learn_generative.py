@@ -27,9 +27,9 @@ TRAINING = {"batch_size": 64, "warmup_epochs": 1}
 CASES = {
     "mae": {**SMALL_VIT, "epochs": 8},
     "beit": {**SMALL_VIT, "epochs": 20, "beit": {"codebook_size": 32}},
-    "denoising_ae": {**SMALL_CNN, "epochs": 10, "learning_rate": 0.003},
+    "denoising_ae": {**SMALL_CNN, "epochs": 30, "learning_rate": 0.003},
     "rotnet": {**SMALL_CNN, "epochs": 10},
-    "jigsaw": {**SMALL_CNN, "epochs": 8, "jigsaw": {"grid": 2, "num_permutations": 24}},
+    "jigsaw": {**SMALL_CNN, "epochs": 15, "learning_rate": 0.002, "jigsaw": {"grid": 2, "num_permutations": 24}},
 }
 
 
