@@ -55,6 +55,19 @@ def test_step_plan_fits_the_cosine_schedule_to_the_budget():
     assert plan.lr_factor(99) < 0.01 and plan.lr_factor(50) > 0.4
 
 
+def test_step_plan_is_refined_when_the_first_steps_were_slow():
+    plan = StepPlan(steps_per_epoch=10, params=tiny_params(epochs=1000, time_budget_s=100.0))
+    elapsed, stops = 0.0, []
+    for step in range(1, 2000):
+        elapsed += 1.0 if step <= 10 else 0.1  # warm-up steps ten times slower than the rest
+        stops.append(plan.after_step(step, elapsed))
+        if stops[-1]:
+            break
+    assert stops[-1] == "time_budget"
+    assert elapsed == pytest.approx(100.0, abs=0.5)  # the budget is used, not the first plan's 100 steps
+    assert len(stops) == pytest.approx(910, abs=5)
+
+
 def test_time_budget_crossed_early_stops_at_that_step():
     plan = StepPlan(steps_per_epoch=10, params=tiny_params(epochs=100, time_budget_s=10.0))
     assert plan.after_step(3, 10.5) == "time_budget"

@@ -208,6 +208,7 @@ class StepPlan:
         self.total_steps = self.max_steps
         self.warmup_steps = min(self.max_steps, max(1, round(params.warmup_epochs * steps_per_epoch)))
         self.budget_s = params.time_budget_s
+        self._calibrated_at: tuple[int, float] | None = None  # (steps, seconds) at the first plan
 
     def lr_factor(self, step: int) -> float:
         return warmup_cosine(step, self.warmup_steps, self.total_steps)
@@ -217,17 +218,33 @@ class StepPlan:
         if self.budget_s is not None:
             if elapsed_s >= self.budget_s:
                 return "time_budget"
-            if steps_done == self.CALIBRATION_STEPS:
-                affordable = int(self.budget_s / (elapsed_s / steps_done))
-                self.total_steps = max(steps_done + 1, min(self.max_steps, affordable))
-                self.warmup_steps = min(self.warmup_steps, max(1, self.total_steps // 10))
-                logger.info(
-                    "Time budget %.0f s: planned %d steps (%.3f s/step measured)",
-                    self.budget_s, self.total_steps, elapsed_s / steps_done,
-                )
+            if self._replans_at(steps_done):
+                self._replan(steps_done, elapsed_s)
         if steps_done >= self.total_steps:
             return "time_budget" if self.total_steps < self.max_steps else "epochs"
         return None
+
+    def _replans_at(self, steps_done: int) -> bool:
+        """At 10, 20, 40, 80, … steps: the first steps are slow (allocation, caches), so the
+        first plan is refined with the pace measured since, while the schedule is still early."""
+        multiple, remainder = divmod(steps_done, self.CALIBRATION_STEPS)
+        return remainder == 0 and multiple > 0 and multiple & (multiple - 1) == 0
+
+    def _replan(self, steps_done: int, elapsed_s: float) -> None:
+        if self._calibrated_at is None:
+            self._calibrated_at = (steps_done, elapsed_s)
+            seconds_per_step = elapsed_s / steps_done
+        else:
+            since_steps, since_s = self._calibrated_at
+            seconds_per_step = (elapsed_s - since_s) / (steps_done - since_steps)
+        affordable = steps_done + round((self.budget_s - elapsed_s) / seconds_per_step)
+        self.total_steps = max(steps_done + 1, min(self.max_steps, affordable))
+        if steps_done == self.CALIBRATION_STEPS:
+            self.warmup_steps = min(self.warmup_steps, max(1, self.total_steps // 10))
+        logger.info(
+            "Time budget %.0f s: planned %d steps (%.3f s/step measured)",
+            self.budget_s, self.total_steps, seconds_per_step,
+        )
 
 
 def _check_fits(n_images: int, n_cached: int, method, params: PretrainingParams) -> None:
