@@ -23,3 +23,23 @@ def test_features_are_unit_length_by_default_and_raw_on_request():
     with torch.inference_mode():
         direct = encoder.eval()(torch.from_numpy(images).float() / 255).numpy()
     np.testing.assert_allclose(raw, direct, rtol=1e-4, atol=1e-6)
+
+
+def test_embed_images_resizes_to_the_size_the_pipeline_embedded_at(tmp_path):
+    from PIL import Image
+
+    from selfsup import embed_images
+    from selfsup.data.readers import decode_image
+    from selfsup.train import CHECKPOINT_FORMAT
+
+    encoder = small_encoder()  # trained on 8×8 views
+    checkpoint = {
+        "format": CHECKPOINT_FORMAT, "config": encoder.config, "state_dict": encoder.state_dict(),
+        "embedding_size": [12, 12],  # the stored images the pipeline embedded
+    }
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        Image.fromarray(rng.integers(0, 256, (20, 20), dtype=np.uint8)).save(tmp_path / f"{name}.png")
+    table = embed_images(tmp_path, checkpoint)
+    at_12 = np.stack([decode_image(tmp_path / f"{name}.png", 1, (12, 12)) for name in ("a", "b")])
+    np.testing.assert_allclose(table[["f000", "f001"]].to_numpy(), embed(encoder, at_12)[:, :2], rtol=1e-5)

@@ -59,13 +59,15 @@ def embed_images(
     ``paths_or_folder`` is a folder (every image under it, recursively; ids are the
     paths relative to it), one image file, or a list of files (ids are the paths as
     given). Images are converted to the encoder's channels and resized to
-    ``image_size`` (default: the size the encoder was trained on) as ingestion does.
+    ``image_size`` as ingestion does; by default the size at which the pipeline
+    embedded its images (the stored images' size, recorded in the checkpoint),
+    else the size of the training views.
     ``on_error="skip"`` leaves undecodable files out instead of failing.
     """
     loaded = load_checkpoint(checkpoint)
     encoder = encoder_from_checkpoint(loaded)
     channels = int(loaded["config"]["in_channels"])
-    size = tuple(image_size or loaded["config"]["image_size"])
+    size = tuple(image_size or loaded.get("embedding_size") or loaded["config"]["image_size"])
     files, ids = _image_files(paths_or_folder)
     images, kept, _ = decode_images(files, channels, size, workers, on_error, progress_label="decoding")
     if not kept:

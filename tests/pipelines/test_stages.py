@@ -86,6 +86,7 @@ def test_each_stage_runs_alone_on_the_previous_outputs(run_stage, tmp_path):
     assert len(history) == 1437 // 64
     checkpoint = catalog.load("encoder")
     assert checkpoint["config"]["backbone"] == "small_cnn"
+    assert checkpoint["embedding_size"] == [8, 8]
     assert catalog.load("tokenizer").shape[0] == 0  # only beit fits one
 
     catalog = run_stage(feature_extraction)

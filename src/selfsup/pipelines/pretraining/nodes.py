@@ -16,8 +16,14 @@ def fit_tokenizer(view_cache: ViewCache, parameters: dict) -> np.ndarray:
     return tokenizer_codebook(view_cache.views, params)
 
 
-def pretrain_encoder(view_cache: ViewCache, tokenizer: np.ndarray, parameters: dict) -> tuple[dict, pd.DataFrame, dict]:
-    """Train here, or on ``pretraining.distributed`` processes launched from here; returns after all have ended."""
+def pretrain_encoder(
+    view_cache: ViewCache, tokenizer: np.ndarray, images: np.ndarray, parameters: dict
+) -> tuple[dict, pd.DataFrame, dict]:
+    """Train here, or on ``pretraining.distributed`` processes launched from here; returns after all have ended.
+
+    The checkpoint also records the stored images' size, at which feature extraction embeds
+    (views may be smaller crops), so that ``selfsup.embed_images`` resizes new images alike.
+    """
     params = validate(PretrainingParams, "pretraining", parameters)
     result = pretrain(view_cache.views, params, codebook=tokenizer, data_key=view_cache.key)
-    return result.checkpoint, result.history, result.summary
+    return {**result.checkpoint, "embedding_size": list(images.shape[2:])}, result.history, result.summary

@@ -14,7 +14,7 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 pretrain_encoder,
-                inputs=["view_cache", "tokenizer", "params:pretraining"],
+                inputs=["view_cache", "tokenizer", "images", "params:pretraining"],
                 outputs=["encoder", "training_history", "training_summary"],
                 name="pretrain_encoder",
             )
