@@ -135,7 +135,7 @@ def test_color_jitter_matches_torchvision_adjust_ops(channels):
         x = TF.adjust_contrast(TF.adjust_brightness(x, b), c)
         return TF.adjust_saturation(x, s) if channels == 3 else x
 
-    ours = color_jitter(images, brightness, contrast, saturation)
+    ours = color_jitter(images.clone(), brightness, contrast, saturation)
     reference = per_sample(reference_one, images, brightness, contrast, saturation)
     # torchvision's tensor luma is 0.2989 R, PIL's (ours) 0.299 R
     torch.testing.assert_close(ours, reference, atol=2e-4, rtol=0)

@@ -27,6 +27,7 @@ Inputs are uint8 (B, C, H, W) or [0, 1] float; outputs float32 (B, C, h, w).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -66,11 +67,23 @@ def _mix_rows(x: torch.Tensor, index: torch.Tensor, weight: torch.Tensor) -> tor
     """
     n, c, rows, length = x.shape
     out_rows, taps = index.shape[1:]
-    base = torch.arange(n * c, device=x.device).view(n, c, 1, 1) * rows
-    flat_index = (base + index.unsqueeze(1)).reshape(-1, taps)
-    flat_weight = weight.unsqueeze(1).expand(n, c, out_rows, taps).reshape(-1, taps)
-    out = F.embedding_bag(flat_index, x.reshape(-1, length), mode="sum", per_sample_weights=flat_weight)
+    flat_index = (index.unsqueeze(1) + _row_bases(n, c, rows, x.device)).reshape(-1)
+    flat_weight = weight.unsqueeze(1).expand(n, c, out_rows, taps).reshape(-1)
+    offsets = _bag_offsets(n * c * out_rows, taps, x.device)
+    # torch.embedding_bag directly: F.embedding_bag's checks cost more than the op on small chunks
+    out = torch.embedding_bag(x.reshape(-1, length), flat_index, offsets, False, 0, False, flat_weight)[0]
     return out.view(n, c, out_rows, length)
+
+
+@functools.lru_cache(maxsize=64)
+def _row_bases(n: int, c: int, rows: int, device) -> torch.Tensor:
+    """(n, c, 1, 1) index of each (sample, channel)'s first row among x's rows."""
+    return (torch.arange(n * c, device=device) * rows).view(n, c, 1, 1)
+
+
+@functools.lru_cache(maxsize=64)
+def _bag_offsets(bags: int, taps: int, device) -> torch.Tensor:
+    return torch.arange(0, bags * taps, taps, device=device)
 
 
 def _linear_taps(start: torch.Tensor, size: torch.Tensor, size_in: int, size_out: int, flip=None):
@@ -91,55 +104,71 @@ def _linear_taps(start: torch.Tensor, size: torch.Tensor, size_in: int, size_out
     return index.clamp(0, size_in - 1).long(), weight
 
 
-def _crop_swapped(x, top, left, height, width, size, flip=None, scale: float = 1.0) -> torch.Tensor:
-    """Boxes (per sample, pixels, real-valued) of x (n, C, H, W) resized to ``size``, as (n, C, w, h).
+def _crop_taps(top, left, height, width, image_size, size, flip=None):
+    """Row taps then column taps of the boxes, each (index, weight) of shape (n, out, 2)."""
+    rows = _linear_taps(top, height, image_size[0], size[0])
+    columns = _linear_taps(left, width, image_size[1], size[1], flip)
+    return rows, columns
 
-    The result comes transposed (the second pass runs on transposed rows); ``scale``
-    multiplies the pixels for free (1/255 for uint8 input).
+
+def _crop_swapped(x: torch.Tensor, rows, columns, gain_rows=1.0, gain_columns=None) -> torch.Tensor:
+    """x (n, C, H, W) resampled with the taps of ``_crop_taps``, returned transposed (n, C, w, h).
+
+    The second pass runs on transposed rows. Gains scale the pixels for free: 1/255 for
+    uint8 input, a per-sample (n,) brightness factor.
     """
-    (out_h, out_w), (in_h, in_w) = size, x.shape[-2:]
-    index, weight = _linear_taps(top, height, in_h, out_h)
-    x = _mix_rows(x, index, weight * scale)  # (n, C, h, W)
+    index, weight = rows
+    x = _mix_rows(x, index, weight * gain_rows)  # (n, C, h, W)
     x = x.transpose(2, 3).contiguous()  # (n, C, W, h)
-    index, weight = _linear_taps(left, width, in_w, out_w, flip)
+    index, weight = columns
+    if gain_columns is not None:
+        weight = weight * gain_columns.view(-1, 1, 1)
     return _mix_rows(x, index, weight)  # (n, C, w, h)
 
 
 def resized_crop(images, top, left, height, width, size, flip=None) -> torch.Tensor:
     """The crop step alone, (n, C, h, w): per-sample boxes, bilinear, optional horizontal flip."""
-    scale = 1 / 255 if images.dtype == torch.uint8 else 1.0
-    return _crop_swapped(images.float(), top, left, height, width, size, flip, scale).transpose(2, 3)
+    taps = _crop_taps(top, left, height, width, images.shape[-2:], size, flip)
+    gain = 1 / 255 if images.dtype == torch.uint8 else 1.0
+    return _crop_swapped(images.float(), *taps, gain).transpose(2, 3)
 
 
 # --- colour ---------------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=16)
 def _gray_weights(channels: int, device) -> torch.Tensor:
     if channels == 3:
         return torch.tensor(_LUMA, device=device)
     return torch.full((channels,), 1 / channels, device=device)
 
 
-def color_jitter(x: torch.Tensor, brightness, contrast, saturation=None) -> torch.Tensor:
+def color_jitter(x: torch.Tensor, brightness, contrast, saturation=None, scaled=False) -> torch.Tensor:
     """Brightness, then contrast, then saturation (RGB only), per-sample factors (n,).
 
-    Each step is clamped to [0, 1], as torchvision's ``adjust_*``. Brightness and
-    contrast share one affine pass: with c > 0, ``c * min(b x, 1) + d`` is
-    ``c b min(x, 1/b) + d``, and ``min(x, 1/b)`` also gives the contrast mean.
+    Each step is clamped to [0, 1], as torchvision's ``adjust_*``. ``scaled``: x is
+    already ``brightness * image`` (the crop applies the factor for free), only the
+    clamp is left. Modifies x in place.
     """
     n, c = x.shape[:2]
-    b = brightness.view(n, 1, 1, 1)
+    if not scaled:
+        x = x.mul_(brightness.view(n, 1, 1, 1))
+    x = x.clamp_(0, 1)
+    channel_means = x.mean(dim=(2, 3)) * _gray_weights(c, x.device)
+    mean = channel_means.sum(dim=1).view(n, 1, 1, 1)
     contrast = contrast.view(n, 1, 1, 1)
-    capped = torch.minimum(x, 1 / b)  # b * capped == min(b x, 1)
-    channel_means = capped.mean(dim=(2, 3)) * _gray_weights(c, x.device)
-    mean = b * channel_means.sum(dim=1).view(n, 1, 1, 1)
-    x = torch.addcmul((1 - contrast) * mean, capped, contrast * b).clamp_(0, 1)
+    x = x.mul_(contrast).add_((1 - contrast) * mean).clamp_(0, 1)
     if saturation is None or c != 3:
         return x
     # s x + (1 - s) gray(x), as one 3x3 matrix per sample
     s = saturation.view(n, 1, 1)
-    mix = s * torch.eye(3, device=x.device) + (1 - s) * torch.tensor(_LUMA, device=x.device)
-    return torch.bmm(mix, x.reshape(n, 3, -1)).view_as(x).clamp_(0, 1)
+    mix = s * _eye3(x.device) + (1 - s) * _gray_weights(3, x.device)
+    return torch.bmm(mix, x.view(n, 3, -1)).view_as(x).clamp_(0, 1)
+
+
+@functools.lru_cache(maxsize=4)
+def _eye3(device) -> torch.Tensor:
+    return torch.eye(3, device=device)
 
 
 def grayscale(x: torch.Tensor) -> torch.Tensor:
@@ -160,30 +189,38 @@ def _blur_radius(p: AugmentationParams, size: tuple[int, int]) -> int:
     return min(max(1, math.ceil(2 * p.blur_sigma[1])), (min(size) - 1) // 2)
 
 
-def _blur_swapped(x: torch.Tensor, sigma: torch.Tensor, radius: int) -> torch.Tensor:
-    """Separable Gaussian blur with reflect padding, per-sample sigma (n,).
+def _gaussian_kernels(sigma: torch.Tensor, radius: int) -> torch.Tensor:
+    """(n, 2 * radius + 1) normalised Gaussian kernels, one per sigma."""
+    offsets = torch.arange(-radius, radius + 1, device=sigma.device, dtype=torch.float32)
+    kernel = torch.exp(-(offsets**2) / (2 * sigma[:, None] ** 2))
+    return kernel / kernel.sum(dim=1, keepdim=True)
+
+
+@functools.lru_cache(maxsize=16)
+def _reflected_neighbours(rows: int, radius: int) -> torch.Tensor:
+    """(rows, 2 * radius + 1) row indices of each row's neighbours, reflected at the edges."""
+    index = torch.arange(rows)[:, None] + torch.arange(-radius, radius + 1)
+    index = torch.where(index < 0, -index, index)
+    return torch.where(index > rows - 1, 2 * (rows - 1) - index, index)
+
+
+def _blur_swapped(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Separable blur with reflect padding, per-sample kernel (n, k).
 
     x (n, C, A, B) gives the blurred image transposed, (n, C, B, A), contiguous.
     """
-    offsets = torch.arange(-radius, radius + 1, device=x.device)
-    kernel = torch.exp(-(offsets.float() ** 2) / (2 * sigma[:, None] ** 2))
-    kernel = (kernel / kernel.sum(dim=1, keepdim=True)).unsqueeze(1)  # (n, 1, k)
-    x = _mix_rows(x, *_blur_taps(kernel, offsets, x.shape[-2]))
-    x = x.transpose(2, 3).contiguous()
-    return _mix_rows(x, *_blur_taps(kernel, offsets, x.shape[-2]))
-
-
-def _blur_taps(kernel: torch.Tensor, offsets: torch.Tensor, rows: int):
-    """Taps of a blur along ``rows``: neighbours at ``offsets``, reflected at the edges."""
-    index = torch.arange(rows, device=offsets.device)[:, None] + offsets
-    index = torch.where(index < 0, -index, index)
-    index = torch.where(index > rows - 1, 2 * (rows - 1) - index, index)
-    return index.expand(len(kernel), -1, -1), kernel.expand(-1, rows, -1)
+    for second in (False, True):
+        n, rows = len(x), x.shape[-2]
+        index = _reflected_neighbours(rows, kernel.shape[1] // 2).to(x.device)
+        x = _mix_rows(x, index.expand(n, -1, -1), kernel.unsqueeze(1).expand(-1, rows, -1))
+        if not second:
+            x = x.transpose(2, 3).contiguous()
+    return x
 
 
 def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor, radius: int) -> torch.Tensor:
     """The blur step alone: kernel size ``2 * radius + 1``, per-sample sigma (n,)."""
-    return _blur_swapped(x, sigma, radius).transpose(2, 3)
+    return _blur_swapped(x, _gaussian_kernels(sigma, radius)).transpose(2, 3)
 
 
 # --- parameters and the pipeline ------------------------------------------------------------
@@ -191,24 +228,26 @@ def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor, radius: int) -> torch.Te
 
 @dataclass
 class _Plan:
-    """Every random parameter of a batch, per sample."""
+    """Every random parameter of a batch, per sample, in the form the operations use."""
 
-    top: torch.Tensor
-    left: torch.Tensor
-    height: torch.Tensor
-    width: torch.Tensor
-    flip: torch.Tensor
+    rows: tuple[torch.Tensor, torch.Tensor]  # crop taps (index, weight), (n, h, 2)
+    columns: tuple[torch.Tensor, torch.Tensor]  # (n, w, 2), flip included
     jitter: torch.Tensor  # bool: colour jitter applies
     brightness: torch.Tensor
     contrast: torch.Tensor
     saturation: torch.Tensor
     gray: torch.Tensor  # bool
     blur: torch.Tensor  # bool
-    sigma: torch.Tensor
+    kernel: torch.Tensor  # (n, 2 * radius + 1) Gaussian kernels
     solarize: torch.Tensor  # bool
 
-    def take(self, rows: torch.Tensor) -> _Plan:
-        return _Plan(*(value[rows] for value in vars(self).values()))
+    def take(self, rows) -> _Plan:
+        """The plan of samples ``rows`` (an index tensor or a slice)."""
+
+        def pick(value):
+            return tuple(v[rows] for v in value) if isinstance(value, tuple) else value[rows]
+
+        return _Plan(*(pick(value) for value in vars(self).values()))
 
 
 def _draw_crop(n: int, image_size: tuple[int, int], p: AugmentationParams, gen, device):
@@ -227,9 +266,10 @@ def _draw_crop(n: int, image_size: tuple[int, int], p: AugmentationParams, gen, 
     return top, left, height, width, flip
 
 
-def _draw(n: int, channels: int, image_size, p: AugmentationParams, gen, device) -> _Plan:
+def _draw(n: int, channels: int, image_size, size, p: AugmentationParams, gen, device) -> _Plan:
     """All parameters, drawn in a fixed order (the order of the operations)."""
-    crop = _draw_crop(n, image_size, p, gen, device)
+    top, left, height, width, flip = _draw_crop(n, image_size, p, gen, device)
+    crop = _crop_taps(top, left, height, width, image_size, size, flip)
     jitter = _bernoulli(n, p.color_jitter_p, gen, device)
     brightness = _uniform(n, 1 - p.brightness, 1 + p.brightness, gen, device)
     contrast = _uniform(n, 1 - p.contrast, 1 + p.contrast, gen, device)
@@ -239,36 +279,37 @@ def _draw(n: int, channels: int, image_size, p: AugmentationParams, gen, device)
     sigma, blur = torch.ones(n, device=device), never
     if p.blur_p > 0:
         sigma = _uniform(n, *p.blur_sigma, gen, device)
-        blur = _bernoulli(n, p.blur_p, gen, device)
+        blur = _bernoulli(n, p.blur_p, gen, device) if _blur_radius(p, size) >= 1 else never
+    kernel = _gaussian_kernels(sigma, max(_blur_radius(p, size), 0))
     solar = _bernoulli(n, p.solarize_p, gen, device) if p.solarize_p > 0 else never
-    return _Plan(*crop, jitter, brightness, contrast, saturation, gray, blur, sigma, solar)
+    return _Plan(*crop, jitter, brightness, contrast, saturation, gray, blur, kernel, solar)
 
 
-def _chunks(plan: _Plan, chunk: int) -> Iterator[torch.Tensor]:
-    """Sample indices in groups that share which operations apply, at most ``chunk`` each."""
-    key = plan.jitter * 8 + plan.gray * 4 + plan.blur * 2 + plan.solarize
-    order = torch.argsort(key.cpu(), stable=True)
-    counts = torch.bincount(key.cpu(), minlength=16).tolist()
-    start = 0
-    for count in counts:
-        for offset in range(0, count, chunk):
-            yield order[start + offset : start + min(offset + chunk, count)]
+def _chunks(plan: _Plan, chunk: int) -> tuple[torch.Tensor, list[slice]]:
+    """Samples ordered so that those sharing which operations apply are adjacent, and
+    slices of that order: groups cut into pieces of at most ``chunk`` samples."""
+    key = (plan.jitter * 8 + plan.gray * 4 + plan.blur * 2 + plan.solarize).cpu()
+    order = torch.argsort(key, stable=True)
+    pieces, start = [], 0
+    for count in torch.bincount(key, minlength=16).tolist():
+        pieces += [slice(start + i, start + min(i + chunk, count)) for i in range(0, count, chunk)]
         start += count
+    return order, pieces
 
 
-def _augment_chunk(x, plan: _Plan, p: AugmentationParams, noise, size, scale) -> torch.Tensor:
+def _augment_chunk(x, plan: _Plan, p: AugmentationParams, noise, gain) -> torch.Tensor:
     """Views of a chunk whose samples share which operations apply; returns (n, C, h, w)."""
-    x = _crop_swapped(x, plan.top, plan.left, plan.height, plan.width, size, plan.flip, scale)
     channels = x.shape[1]
+    brightness = plan.brightness if plan.jitter[0] else None
+    x = _crop_swapped(x, plan.rows, plan.columns, gain, brightness)  # (n, C, w, h) from here
     if plan.jitter[0]:
         saturation = plan.saturation if p.saturation > 0 else None
-        x = color_jitter(x, plan.brightness, plan.contrast, saturation)
+        x = color_jitter(x, plan.brightness, plan.contrast, saturation, scaled=True)
     if plan.gray[0]:
         x = grayscale(x)  # one channel until the end: blur and solarize act alike on each
-    transposed = True  # (n, C, w, h) until the blur turns it back
-    radius = _blur_radius(p, size)
-    if plan.blur[0] and radius >= 1:
-        x, transposed = _blur_swapped(x, plan.sigma, radius), False
+    transposed = True
+    if plan.blur[0]:
+        x, transposed = _blur_swapped(x, plan.kernel), False  # (n, C, h, w)
     if plan.solarize[0]:
         x = solarize(x)
     if noise is not None:
@@ -302,28 +343,30 @@ def augment_batch(
     """One random view of each image in ``images`` (uint8 or [0, 1] float, B×C×H×W)."""
     n, c, h, w = images.shape
     size = tuple(output_size or (h, w))
-    scale = 1 / 255 if images.dtype == torch.uint8 else 1.0
-    plan = _draw(n, c, (h, w), params, generator, images.device)
+    gain = 1 / 255 if images.dtype == torch.uint8 else 1.0
+    plan = _draw(n, c, (h, w), size, params, generator, images.device)
     noise = None
     if params.noise_std > 0:
         noise = torch.randn((n, c, *size), generator=generator, device=images.device)
     out = torch.empty(n, c, *size, device=images.device)
     chunk = max(1, _CHUNK_ELEMENTS // (c * max(h * w, size[0] * size[1])))
+    order, pieces = _chunks(plan, chunk)
+    order = order.to(images.device)
+    plan = plan.take(order)
 
     @torch.no_grad()
-    def run(rows: torch.Tensor) -> None:
-        rows = rows.to(images.device)
+    def run(piece: slice) -> None:
+        rows = order[piece]
         x = images.index_select(0, rows).float()
         chunk_noise = None if noise is None else noise.index_select(0, rows)
-        out.index_copy_(0, rows, _augment_chunk(x, plan.take(rows), params, chunk_noise, size, scale))
+        out.index_copy_(0, rows, _augment_chunk(x, plan.take(piece), params, chunk_noise, gain))
 
-    chunks = list(_chunks(plan, chunk))
-    if images.device.type != "cpu" or torch.get_num_threads() == 1 or len(chunks) == 1:
-        for rows in chunks:
-            run(rows)
+    if images.device.type != "cpu" or torch.get_num_threads() == 1 or len(pieces) == 1:
+        for piece in pieces:
+            run(piece)
         return out
-    with _ops_single_threaded() as threads, ThreadPoolExecutor(min(threads, len(chunks))) as pool:
-        list(pool.map(run, chunks))
+    with _ops_single_threaded() as threads, ThreadPoolExecutor(min(threads, len(pieces))) as pool:
+        list(pool.map(run, pieces))
     return out
 
 
