@@ -162,3 +162,29 @@ def test_chunking_and_grouping_do_not_change_the_views(monkeypatch):
     monkeypatch.setattr(augment, "_CHUNK_ELEMENTS", 1)  # one sample per chunk
     single = augment_batch(batch, params, torch.Generator().manual_seed(5))
     torch.testing.assert_close(whole, single, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_pipeline_matches_the_per_image_composition_of_torchvision_ops(channels):
+    """augment_batch = crop, then adjust_brightness/contrast/saturation, rgb_to_grayscale,
+    gaussian_blur per image with the same parameters (chunking, grouping, layouts, fusions)."""
+    from selfsup.augment import _blur_radius, _draw, _draw_crop, resized_crop
+
+    params = AugmentationParams(saturation=0.4, grayscale_p=0.3, hflip_p=0.5, blur_p=0.5, blur_sigma=(0.1, 2.0),
+                                noise_std=0.0, crop_scale=(0.3, 1.0))
+    batch, size = images(n=24, c=channels, h=20, w=18), (16, 14)
+    ours = augment_batch(batch, params, torch.Generator().manual_seed(7), output_size=size)
+    top, left, height, width, flip = _draw_crop(24, (20, 18), params, torch.Generator().manual_seed(7), "cpu")
+    plan = _draw(24, channels, (20, 18), size, params, torch.Generator().manual_seed(7), "cpu")
+    radius = _blur_radius(params, size)
+    for i in range(24):
+        view = resized_crop(batch[i : i + 1], top[i : i + 1], left[i : i + 1], height[i : i + 1], width[i : i + 1],
+                            size, flip[i : i + 1])[0]
+        if plan.jitter[i]:
+            view = TF.adjust_contrast(TF.adjust_brightness(view, float(plan.brightness[i])), float(plan.contrast[i]))
+            view = TF.adjust_saturation(view, float(plan.saturation[i])) if channels == 3 else view
+        if plan.gray[i]:
+            view = TF.rgb_to_grayscale(view, num_output_channels=3)
+        if plan.blur[i]:
+            view = TF.gaussian_blur(view, [2 * radius + 1] * 2, [float(plan.sigma[i])] * 2)
+        torch.testing.assert_close(ours[i], view.clamp(0, 1), atol=5e-4, rtol=0)

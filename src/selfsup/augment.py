@@ -238,7 +238,7 @@ class _Plan:
     saturation: torch.Tensor
     gray: torch.Tensor  # bool
     blur: torch.Tensor  # bool
-    kernel: torch.Tensor  # (n, 2 * radius + 1) Gaussian kernels
+    sigma: torch.Tensor  # blur
     solarize: torch.Tensor  # bool
 
     def take(self, rows) -> _Plan:
@@ -280,9 +280,8 @@ def _draw(n: int, channels: int, image_size, size, p: AugmentationParams, gen, d
     if p.blur_p > 0:
         sigma = _uniform(n, *p.blur_sigma, gen, device)
         blur = _bernoulli(n, p.blur_p, gen, device) if _blur_radius(p, size) >= 1 else never
-    kernel = _gaussian_kernels(sigma, max(_blur_radius(p, size), 0))
     solar = _bernoulli(n, p.solarize_p, gen, device) if p.solarize_p > 0 else never
-    return _Plan(*crop, jitter, brightness, contrast, saturation, gray, blur, kernel, solar)
+    return _Plan(*crop, jitter, brightness, contrast, saturation, gray, blur, sigma, solar)
 
 
 def _chunks(plan: _Plan, chunk: int) -> tuple[torch.Tensor, list[slice]]:
@@ -309,7 +308,8 @@ def _augment_chunk(x, plan: _Plan, p: AugmentationParams, noise, gain) -> torch.
         x = grayscale(x)  # one channel until the end: blur and solarize act alike on each
     transposed = True
     if plan.blur[0]:
-        x, transposed = _blur_swapped(x, plan.kernel), False  # (n, C, h, w)
+        kernel = _gaussian_kernels(plan.sigma, _blur_radius(p, x.shape[-2:]))
+        x, transposed = _blur_swapped(x, kernel), False  # (n, C, h, w)
     if plan.solarize[0]:
         x = solarize(x)
     if noise is not None:
