@@ -152,7 +152,7 @@ def test_grayscale_and_solarize_match_torchvision():
 
 def test_chunking_and_grouping_do_not_change_the_views(monkeypatch):
     """The same parameters give the same views however the batch is cut into chunks."""
-    import selfsup.augment as augment
+    from selfsup import augment
 
     params = AugmentationParams(
         saturation=0.4, grayscale_p=0.5, solarize_p=0.3, hflip_p=0.5, blur_p=0.5, noise_std=0.0

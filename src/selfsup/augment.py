@@ -3,7 +3,9 @@
 All random parameters of a batch are drawn first, per image. Images are then
 processed in chunks of samples that share *which* operations apply (colour
 jitter, grayscale, blur, solarize), small enough to stay in the CPU cache, so an
-operation costs a pass over the samples it applies to and nothing else.
+operation costs a pass over the samples it applies to and nothing else. On the
+CPU the chunks run on ``torch.get_num_threads()`` Python threads with one
+intra-op thread each (set for the duration of the call, then restored).
 
 The operations and their per-image definitions (tests check each against
 torchvision's functional op):
@@ -36,7 +38,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from selfsup.config import AugmentationParams
 
