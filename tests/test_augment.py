@@ -63,17 +63,128 @@ def test_view_chunks_cover_positions_deterministically():
     np.testing.assert_array_equal(views, again)
 
 
+# --- each batched op against torchvision's per-image functional op -----------------------------
+
+TF = pytest.importorskip("torchvision.transforms.v2.functional")
+
+
+def rgb(n=4, h=24, w=20, seed=0):
+    return torch.rand(n, 3, h, w, generator=torch.Generator().manual_seed(seed))
+
+
+def per_sample(fn, images, *factors):
+    return torch.stack([fn(image, *(float(f[i]) for f in factors)) for i, image in enumerate(images)])
+
+
 @pytest.mark.parametrize("box", [(2, 3, 20, 16), (0, 0, 24, 24), (5, 1, 9, 13)])
 def test_crop_box_matches_torchvision_resized_crop(box):
-    from torchvision.transforms.v2 import functional as TF
-
-    from selfsup.augment import boxes_to_theta
+    from selfsup.augment import resized_crop
 
     top, left, height, width = box
     image = torch.rand(1, 3, 24, 24, generator=torch.Generator().manual_seed(0))
     out_size = (8, 8)  # downsampling: every sample lies inside the box
-    theta = boxes_to_theta(*(torch.tensor([float(v)]) for v in box), (24, 24))
-    grid = torch.nn.functional.affine_grid(theta, [1, 3, *out_size], align_corners=False)
-    ours = torch.nn.functional.grid_sample(image, grid, mode="bilinear", align_corners=False)
+    ours = resized_crop(image, *(torch.tensor([float(v)]) for v in box), out_size)
     reference = TF.resized_crop(image, top, left, height, width, list(out_size), antialias=False)
     torch.testing.assert_close(ours, reference, atol=1e-5, rtol=0)
+
+
+def test_batched_crops_and_flips_match_per_image_resized_crop():
+    from selfsup.augment import resized_crop
+
+    images = torch.from_numpy(np.random.default_rng(1).integers(0, 256, (3, 3, 24, 20), dtype=np.uint8))
+    boxes = torch.tensor([[2.0, 3.0, 12.0, 9.0], [0.0, 0.0, 24.0, 20.0], [7.0, 4.0, 10.0, 15.0]])
+    flip = torch.tensor([False, True, True])
+    ours = resized_crop(images, *boxes.T, (30, 26), flip)
+    for i, (top, left, height, width) in enumerate(boxes.int().tolist()):
+        reference = TF.resized_crop(images[i].float() / 255, top, left, height, width, [30, 26], antialias=False)
+        reference = TF.horizontal_flip(reference) if flip[i] else reference
+        # Upsampling: torchvision clamps to the box's edge pixels, we read the neighbours
+        # outside it, so the outermost output pixels differ; the inside is the same.
+        torch.testing.assert_close(ours[i, :, 2:-2, 2:-2], reference[:, 2:-2, 2:-2], atol=1e-5, rtol=0)
+
+
+def test_crop_outside_the_image_is_zero_padded():
+    from selfsup.augment import resized_crop
+
+    image = torch.ones(1, 1, 8, 8)
+    out = resized_crop(image, torch.tensor([-4.0]), torch.tensor([4.0]), torch.tensor([8.0]), torch.tensor([8.0]), (8, 8))
+    assert torch.all(out[0, 0, :3] == 0) and torch.all(out[0, 0, 5:, :3] == 1) and torch.all(out[0, 0, :, 5:] == 0)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_blur_matches_torchvision_gaussian_blur(channels):
+    from selfsup.augment import gaussian_blur
+
+    images = torch.rand(3, channels, 20, 17, generator=torch.Generator().manual_seed(2))
+    sigma, radius = torch.tensor([0.1, 0.9, 2.0]), 4
+    ours = gaussian_blur(images, sigma, radius)
+    reference = per_sample(lambda x, s: TF.gaussian_blur(x, [2 * radius + 1] * 2, [s, s]), images, sigma)
+    torch.testing.assert_close(ours, reference, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_color_jitter_matches_torchvision_adjust_ops(channels):
+    from selfsup.augment import color_jitter
+
+    images = torch.rand(6, channels, 16, 12, generator=torch.Generator().manual_seed(3))
+    brightness = torch.tensor([0.6, 1.4, 1.0, 1.3, 0.0, 0.8])
+    contrast = torch.tensor([1.4, 0.6, 1.2, 1.0, 0.7, 1.3])
+    saturation = torch.tensor([0.6, 1.4, 1.0, 1.3, 0.9, 0.0])
+
+    def reference_one(x, b, c, s):
+        x = TF.adjust_contrast(TF.adjust_brightness(x, b), c)
+        return TF.adjust_saturation(x, s) if channels == 3 else x
+
+    ours = color_jitter(images.clone(), brightness, contrast, saturation)
+    reference = per_sample(reference_one, images, brightness, contrast, saturation)
+    # torchvision's tensor luma is 0.2989 R, PIL's (ours) 0.299 R
+    torch.testing.assert_close(ours, reference, atol=2e-4, rtol=0)
+
+
+def test_grayscale_and_solarize_match_torchvision():
+    from selfsup.augment import grayscale, solarize
+
+    images = rgb()
+    reference = TF.rgb_to_grayscale(images, num_output_channels=1)
+    torch.testing.assert_close(grayscale(images), reference, atol=2e-4, rtol=0)
+    torch.testing.assert_close(solarize(images), TF.solarize(images, 0.5), atol=0, rtol=0)
+
+
+def test_chunking_and_grouping_do_not_change_the_views(monkeypatch):
+    """The same parameters give the same views however the batch is cut into chunks."""
+    from selfsup import augment
+
+    params = AugmentationParams(
+        saturation=0.4, grayscale_p=0.5, solarize_p=0.3, hflip_p=0.5, blur_p=0.5, noise_std=0.0
+    )
+    batch = images(n=24, c=3)
+    whole = augment_batch(batch, params, torch.Generator().manual_seed(5))
+    monkeypatch.setattr(augment, "_CHUNK_ELEMENTS", 1)  # one sample per chunk
+    single = augment_batch(batch, params, torch.Generator().manual_seed(5))
+    torch.testing.assert_close(whole, single, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_pipeline_matches_the_per_image_composition_of_torchvision_ops(channels):
+    """augment_batch = crop, then adjust_brightness/contrast/saturation, rgb_to_grayscale,
+    gaussian_blur per image with the same parameters (chunking, grouping, layouts, fusions)."""
+    from selfsup.augment import _blur_radius, _draw, _draw_crop, resized_crop
+
+    params = AugmentationParams(saturation=0.4, grayscale_p=0.3, hflip_p=0.5, blur_p=0.5, blur_sigma=(0.1, 2.0),
+                                noise_std=0.0, crop_scale=(0.3, 1.0))
+    batch, size = images(n=24, c=channels, h=20, w=18), (16, 14)
+    ours = augment_batch(batch, params, torch.Generator().manual_seed(7), output_size=size)
+    top, left, height, width, flip = _draw_crop(24, (20, 18), params, torch.Generator().manual_seed(7), "cpu")
+    plan = _draw(24, channels, (20, 18), size, params, torch.Generator().manual_seed(7), "cpu")
+    radius = _blur_radius(params, size)
+    for i in range(24):
+        view = resized_crop(batch[i : i + 1], top[i : i + 1], left[i : i + 1], height[i : i + 1], width[i : i + 1],
+                            size, flip[i : i + 1])[0]
+        if plan.jitter[i]:
+            view = TF.adjust_contrast(TF.adjust_brightness(view, float(plan.brightness[i])), float(plan.contrast[i]))
+            view = TF.adjust_saturation(view, float(plan.saturation[i])) if channels == 3 else view
+        if plan.gray[i]:
+            view = TF.rgb_to_grayscale(view, num_output_channels=3)
+        if plan.blur[i]:
+            view = TF.gaussian_blur(view, [2 * radius + 1] * 2, [float(plan.sigma[i])] * 2)
+        torch.testing.assert_close(ours[i], view.clamp(0, 1), atol=5e-4, rtol=0)
