@@ -114,9 +114,12 @@ def crowded(n_test=20, per_test=60, n_other=20_000, dim=32, seed=0):
     return x.astype(np.float32), rng.integers(0, 2, len(x)), x_test.astype(np.float32)
 
 
+def unit(rows: np.ndarray) -> torch.Tensor:
+    return torch.nn.functional.normalize(torch.tensor(rows), dim=1)
+
+
 def test_knn_orders_neighbours_bf16_cannot_tell_apart(monkeypatch):
     x, y, x_test = crowded()
-    unit = lambda a: torch.nn.functional.normalize(torch.tensor(a), dim=1)  # noqa: E731
     exact = (unit(x_test) @ unit(x).T).topk(21, dim=1).indices.sort(dim=1).values
     rounded = (unit(x_test).bfloat16() @ unit(x).bfloat16().T).float().topk(21, dim=1).indices.sort(dim=1).values
     assert (exact != rounded).any(dim=1).float().mean() > 0.5  # a plain bf16 search picks wrong neighbours
