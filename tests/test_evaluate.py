@@ -1,7 +1,9 @@
 import numpy as np
 import pytest
-from sklearn.neighbors import KNeighborsClassifier
+import torch
+from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 
+from selfsup import evaluate
 from selfsup.evaluate import METRIC_KEYS, cluster_accuracy, evaluate_features, knn_accuracy, knn_predictions, label_fraction
 
 
@@ -61,3 +63,76 @@ def test_fast_knn_gives_sklearns_answers_for_every_k(seed):
     for k, predicted in ours.items():
         reference = KNeighborsClassifier(k, metric="cosine", weights="distance").fit(x, y).predict(x_test)
         np.testing.assert_array_equal(predicted, reference, err_msg=f"k={k}")
+
+
+def near_duplicates(copies, n_other, dim=32, spread=1e-3, seed=0):
+    """Training rows: ``copies`` tiny perturbations of one direction (closer together than bf16
+    can tell apart) plus ``n_other`` random rows, labelled 0 or 1 at random; test rows near that
+    direction. (Two classes and odd k: the near-equal 1/distance votes never tie.)"""
+    rng = np.random.default_rng(seed)
+    base = rng.normal(size=dim)
+    base /= np.linalg.norm(base)
+    x = np.concatenate([base + spread * rng.normal(size=(copies, dim)), rng.normal(size=(n_other, dim))])
+    y = rng.integers(0, 2, len(x))
+    x_test = base + 0.3 * rng.normal(size=(50, dim)) / np.sqrt(dim)
+    return x.astype(np.float32), y, x_test.astype(np.float32)
+
+
+def full_search_calls(monkeypatch):
+    """Test rows that ``knn_predictions`` searched in full float32, as a list that fills up."""
+    searched = []
+    original = evaluate._full_search
+
+    def spy(queries, train, k):
+        searched.append(len(queries))
+        return original(queries, train, k)
+
+    monkeypatch.setattr(evaluate, "_full_search", spy)
+    return searched
+
+
+def assert_sklearns_answers(x, y, x_test, ks):
+    ours = knn_predictions(x, y, x_test, ks, chunk=16)
+    for k in ks:
+        reference = KNeighborsClassifier(k, metric="cosine", weights="distance").fit(x, y).predict(x_test)
+        np.testing.assert_array_equal(ours[k], reference, err_msg=f"k={k}")
+
+
+def crowded(n_test=20, per_test=60, n_other=20_000, dim=32, seed=0):
+    """Test rows each with ``per_test`` distinct training rows at cosine similarities 0.8996 ... 0.9012,
+    across a bf16 rounding boundary (0.90039; steps are 0.004 there), hidden among ``n_other`` random
+    rows; labels 0 or 1."""
+    rng = np.random.default_rng(seed)
+    x_test = rng.normal(size=(n_test, dim))
+    x_test /= np.linalg.norm(x_test, axis=1, keepdims=True)
+    similarity = rng.uniform(0.8996, 0.9012, size=(n_test, per_test, 1))
+    other = rng.normal(size=(n_test, per_test, dim))
+    other -= (other @ x_test[:, :, None]) * x_test[:, None, :]  # orthogonal to the test row
+    other /= np.linalg.norm(other, axis=2, keepdims=True)
+    close = similarity * x_test[:, None, :] + np.sqrt(1 - similarity**2) * other
+    x = rng.permutation(np.concatenate([close.reshape(-1, dim), rng.normal(size=(n_other, dim))]))
+    return x.astype(np.float32), rng.integers(0, 2, len(x)), x_test.astype(np.float32)
+
+
+def unit(rows: np.ndarray) -> torch.Tensor:
+    return torch.nn.functional.normalize(torch.tensor(rows), dim=1)
+
+
+def test_knn_orders_neighbours_bf16_cannot_tell_apart(monkeypatch):
+    x, y, x_test = crowded()
+    exact = (unit(x_test) @ unit(x).T).topk(21, dim=1).indices.sort(dim=1).values
+    rounded = (unit(x_test).bfloat16() @ unit(x).bfloat16().T).float().topk(21, dim=1).indices.sort(dim=1).values
+    assert (exact != rounded).any(dim=1).float().mean() > 0.5  # a plain bf16 search picks wrong neighbours
+    searched = full_search_calls(monkeypatch)
+    assert_sklearns_answers(x, y, x_test, [1, 5, 21])
+    (_, _, neighbours), = evaluate._nearest_neighbours(unit(x), unit(x_test), 21, chunk=len(x_test))
+    reference = NearestNeighbors(n_neighbors=21, metric="cosine").fit(x).kneighbors(x_test, return_distance=False)
+    np.testing.assert_array_equal(np.sort(neighbours.numpy()), np.sort(reference))
+    assert searched == []  # answered by the screen plus float32 products alone
+
+
+def test_knn_searches_in_full_where_too_many_rows_pass_the_screen(monkeypatch):
+    x, y, x_test = near_duplicates(copies=400, n_other=600)
+    searched = full_search_calls(monkeypatch)
+    assert_sklearns_answers(x, y, x_test, [5, 21])
+    assert sum(searched) == len(x_test)

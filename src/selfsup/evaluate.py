@@ -8,6 +8,7 @@ ARI and Hungarian-matched accuracy. Train split fits, test split scores.
 from __future__ import annotations
 
 import logging
+import warnings
 
 import numpy as np
 import torch
@@ -29,21 +30,108 @@ METRIC_KEYS = ("knn_k20", "knn_k200", "linear", "linear_1pct", "linear_10pct", "
 def knn_predictions(train_x, train_y, test_x, ks, chunk: int = 1024) -> dict[int, np.ndarray]:
     """Predictions of ``KNeighborsClassifier(k, metric="cosine", weights="distance")`` for each k.
 
-    The same rule, computed as one matrix product per chunk of test rows and
-    one top-max(k) shared by every k: votes are 1/distance, and where a test
-    row has neighbours at distance 0 only those vote (scikit-learn's convention).
+    The same rule, computed per chunk of test rows with one search for the
+    max(k) nearest neighbours shared by every k (see ``_nearest_neighbours``):
+    votes are 1/distance, and where a test row has neighbours at distance 0
+    only those vote (scikit-learn's convention).
     """
     classes, codes = np.unique(train_y, return_inverse=True)
     train = torch.nn.functional.normalize(torch.tensor(np.asarray(train_x, np.float32)), dim=1)
     test = torch.nn.functional.normalize(torch.tensor(np.asarray(test_x, np.float32)), dim=1)
     codes = torch.as_tensor(codes)
     predictions = {k: np.empty(len(test), dtype=np.int64) for k in ks}
-    for start in range(0, len(test), chunk):
-        similarity, neighbours = (test[start : start + chunk] @ train.T).topk(max(ks), dim=1)
+    for rows, similarity, neighbours in _nearest_neighbours(train, test, max(ks), chunk):
         distance = (1.0 - similarity.double()).clamp_(min=0.0)
         for k in ks:
-            predictions[k][start : start + chunk] = _distance_weighted_vote(distance[:, :k], codes[neighbours[:, :k]], len(classes))
+            predictions[k][rows] = _distance_weighted_vote(distance[:, :k], codes[neighbours[:, :k]], len(classes))
     return {k: classes[p] for k, p in predictions.items()}
+
+
+def _nearest_neighbours(train: torch.Tensor, test: torch.Tensor, k: int, chunk: int):
+    """Yield ``(rows, similarity, neighbours)`` for each chunk of test rows: the k training
+    rows of largest float32 dot product (unit rows: cosine similarity), largest first.
+
+    Fast and still exact. A bf16 matrix product (AMX) of the rows rounded to bf16
+    screens every pair; only the pairs that could be among the k nearest get their
+    similarity computed in float32, and those decide.
+
+    Why that is exact. With a = a' + e_a and b = b' + e_b (' = rounded to bf16),
+    a.b - a'.b' = e_a.b + a'.e_b, so |a.b - a'.b'| <= (|e_a| + max|e_b|) * n, n >= every
+    norm, rounded or not. Summing the exact products of bf16 values in float32, and any
+    float32 dot product, each add at most gamma * n^2, gamma = dim 2^-24 / (1 - dim 2^-24),
+    in any order of summation; rounding the sum (< 2) to bf16 adds at most 2^-8. So a
+    screened similarity is within ``epsilon`` (per test row) of the float32 one. Take
+    s <= the k-th largest screened similarity of a test row: k training rows have float32
+    similarity >= s - epsilon, and a pair screened below s - 2 epsilon has float32
+    similarity strictly below all k of them, so it is not among the k nearest, ties
+    included. Test rows where more than ``limit`` pairs pass that screen are searched in
+    full in float32 instead (degenerate data: many equal or near-equal similarities).
+
+    The screen sorts nothing: training rows are taken ``group`` at a time, s is the k-th
+    largest of the groups' maxima (k groups each hold a similarity >= s), and only the
+    groups whose maximum passes are looked into.
+    """
+    n, dim = train.shape
+    group = max(1, min(16, n // k))
+    width = -(-n // group)
+    limit = max(4 * k, n // 16)
+    rounded = torch.zeros(width * group, dim, dtype=torch.bfloat16)  # zero rows pad the last group
+    rounded[:n] = train
+    # Screen column g * width + p holds training row p * group + g: the groups are the slices
+    # screen[:, g * width + p] over g (a vectorised max), and hits come out sorted by row.
+    screened = rounded.view(width, group, dim).transpose(0, 1).reshape(-1, dim)
+    padding = (torch.arange(width * group).view(width, group).T.reshape(-1) >= n).nonzero().squeeze(1)
+    test_bf16 = test.bfloat16()
+    norm = (1 + 2.0**-8) * (1 + 1e-5)  # unit rows (or zero); rounding to bf16 grows a norm by <= 2^-8
+    gamma = dim * 2.0**-24 / (1 - dim * 2.0**-24)
+    train_error = float((train - rounded[:n].float()).norm(dim=1).max())
+    test_error = (test - test_bf16.float()).double().norm(dim=1)
+    epsilon = (test_error + train_error) * norm + 2 * gamma * norm**2 + 2.0**-8 + 1e-6
+    buffer = torch.empty(min(chunk, len(test)), len(screened), dtype=torch.bfloat16)  # reused: no page faults
+    for start in range(0, len(test), chunk):
+        rows = slice(start, start + chunk)
+        queries, screen = test[rows], buffer[: len(test[rows])]
+        torch.mm(test_bf16[rows], screened.T, out=screen)
+        if len(padding):
+            screen[:, padding] = -torch.inf
+        groups = screen.view(len(queries), group, width)
+        best = groups.amax(dim=1)
+        bound = best.topk(k, dim=1).values[:, -1].double() - 2 * epsilon[rows]
+        bound = torch.nextafter(bound.float(), torch.tensor(-torch.inf))  # round down, never up
+        row, position = (best >= bound[:, None]).nonzero(as_tuple=True)
+        hit, member = (groups[row, :, position] >= bound[row, None]).nonzero(as_tuple=True)
+        row, column = row[hit], position[hit] * group + member  # sorted by row, then column
+        unsure = torch.bincount(row, minlength=len(queries)) > limit
+        if unsure.any():
+            row, column = row[~unsure[row]], column[~unsure[row]]
+        similarity, neighbours = _top_of_pairs(queries, train, row, column, k)
+        if unsure.any():
+            similarity[unsure], neighbours[unsure] = _full_search(queries[unsure], train, k)
+        yield rows, similarity, neighbours
+
+
+def _full_search(queries: torch.Tensor, train: torch.Tensor, k: int):
+    return (queries @ train.T).topk(k, dim=1)
+
+
+def _top_of_pairs(queries: torch.Tensor, train: torch.Tensor, row: torch.Tensor, column: torch.Tensor, k: int):
+    """Top k, largest first, of the float32 products ``queries[row] . train[column]``
+    per query, computing only those products; pairs sorted by (row, column)."""
+    counts = torch.bincount(row, minlength=len(queries))
+    starts = torch.cat([torch.zeros(1, dtype=torch.long), counts.cumsum(0)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta state"
+        pattern = torch.sparse_csr_tensor(
+            starts, column, torch.zeros(len(column)), size=(len(queries), len(train)), check_invariants=False
+        )
+        products = torch.sparse.sampled_addmm(pattern, queries, train.T, beta=0.0).values()
+    place = torch.arange(len(row)) - starts[row]
+    width = max(k, int(counts.max()))
+    similarity = torch.full((len(queries), width), -torch.inf)
+    columns = torch.zeros((len(queries), width), dtype=torch.long)
+    similarity[row, place], columns[row, place] = products, column
+    similarity, picked = similarity.topk(k, dim=1)
+    return similarity, columns.gather(1, picked)
 
 
 def _distance_weighted_vote(distance: torch.Tensor, neighbour_codes: torch.Tensor, n_classes: int) -> np.ndarray:
