@@ -47,8 +47,16 @@ class IngestionParams(_Strict):
 
 
 class AugmentationParams(_Strict):
-    """Per-sample random view generation; see ``selfsup.augment``."""
+    """Per-sample random view generation; see ``selfsup.augment``.
 
+    ``mode`` chooses where training views come from: ``cache`` stores K views per
+    image once (``selfsup.data.view_cache``) and training draws from them;
+    ``on_the_fly`` generates fresh views for every batch from the image store on
+    the training device (``selfsup.data.on_the_fly``); nothing is stored, and
+    ``views_per_image`` and ``batch_size`` are not used.
+    """
+
+    mode: Literal["cache", "on_the_fly"] = "cache"
     views_per_image: int = Field(8, ge=2)
     output_size: tuple[int, int] | None = None  # (H, W) of the views; None keeps the image size
     seed: int = 0
