@@ -171,3 +171,16 @@ def test_dataset_holds_a_plan_in_on_the_fly_mode_and_keeps_the_cache(tmp_path):
     again = dataset.load()
     assert isinstance(again, ViewCache) and again.key == cache.key
     assert (tmp_path / "views" / VIEWS_FILE).stat().st_mtime_ns == built_at  # reused, not rebuilt
+
+
+def test_worker_processes_reopen_the_memory_mapped_store(tmp_path):
+    from selfsup.train import _open_views, _shareable
+
+    np.save(tmp_path / "images.npy", store())
+    images = np.load(tmp_path / "images.npy", mmap_mode="r")
+    views = OnTheFlyViews(images, np.arange(10, 106), AugmentationParams(seed=7))
+    shared = _shareable(views)
+    assert shared[0] == "on_the_fly" and shared[1][0] == "memmap"  # the file's name, not its bytes
+    reopened = _open_views(shared)
+    assert isinstance(reopened, OnTheFlyViews) and reopened.data_key == views.data_key
+    np.testing.assert_array_equal(reopened.gather(np.arange(5)).numpy(), images[10:15])
