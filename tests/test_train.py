@@ -90,3 +90,18 @@ def test_collapse_monitor_reads_the_encoder_at_the_last_step():
     assert measured.index[-1] == len(result.history) - 1
     assert result.summary["final_embedding_std"] == pytest.approx(measured.iloc[-1])
     assert result.summary["collapsed"] is False
+
+
+def test_bf16_on_cpu_is_opt_in_and_needs_amx(monkeypatch, caplog):
+    import selfsup.train as train
+
+    float32 = pretrain(tiny_views(), tiny_params(epochs=1, device="cpu"))
+    monkeypatch.setattr(train, "cpu_has_bf16_units", lambda: False)
+    with caplog.at_level("WARNING", logger="selfsup.train"):
+        fallback = pretrain(tiny_views(), tiny_params(epochs=1, device="cpu", mixed_precision_cpu=True))
+    assert "no AMX bf16 units; training in float32" in caplog.text
+    assert fallback.history["loss"].tolist() == float32.history["loss"].tolist()
+    monkeypatch.setattr(train, "cpu_has_bf16_units", lambda: True)
+    bf16 = pretrain(tiny_views(), tiny_params(epochs=1, device="cpu", mixed_precision_cpu=True))
+    assert np.isfinite(bf16.history["loss"]).all()
+    assert bf16.history["loss"].tolist() != float32.history["loss"].tolist()

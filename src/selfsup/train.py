@@ -1,8 +1,11 @@
 """The pretraining loop: device, precision, processes, schedule, checkpoints, history.
 
-Batches come from the view cache: for each image, ``method.n_views`` distinct
-views out of the K cached ones, drawn anew each epoch. The next batch is
-gathered on a background thread while the current one trains.
+Batches come from one of two sources (``augmentation.mode``): the view cache,
+uint8 (N, K, C, H, W), where each image gives ``method.n_views`` distinct views
+out of its K cached ones, drawn anew each epoch (``cached_view_batches``); or
+``OnTheFlyViews``, where every batch's views are generated from the image store
+on the training device (``on_the_fly_batches``). Either way the next batch is
+prepared on a background thread while the current one trains.
 
 ``pretraining.batch_size`` is the global batch: with several processes
 (``pretraining.distributed``) every rank trains on its equal share of each
@@ -27,6 +30,7 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
+from typing import Union
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +44,7 @@ from selfsup import distributed
 from selfsup.checkpoint import TRAINING_STATE_FORMAT, CheckpointFolder, rng_state, run_key, set_rng_state
 from selfsup.collapse import MONITOR_EVERY_STEPS, collapse_verdict, measure_spread
 from selfsup.config import PretrainingParams
+from selfsup.data.on_the_fly import OnTheFlyViews, batch_seed
 from selfsup.data.store import channel_stats, content_hash
 from selfsup.methods import METHODS, Method, build_method
 from selfsup.methods.masked_image import vit_required
@@ -49,6 +54,12 @@ from selfsup.tokenizer import empty_codebook, fit_codebook
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_FORMAT = "selfsup.encoder/1"
+
+# What ``pretrain`` trains on: cached views uint8 (N, K, C, H, W), or views generated per batch.
+TrainingViews = Union[np.ndarray, OnTheFlyViews]
+
+# Images whose on-the-fly views give the encoder's input statistics.
+STATS_SAMPLE_IMAGES = 4096
 
 
 @dataclass
@@ -71,10 +82,15 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed)
 
 
-def encoder_config(views: np.ndarray, params: PretrainingParams) -> dict:
-    """The config that rebuilds the encoder: architecture plus input statistics."""
-    channels, height, width = views.shape[-3:]
-    mean, std = channel_stats(views)
+def encoder_config(views: TrainingViews, params: PretrainingParams) -> dict:
+    """The config that rebuilds the encoder: architecture plus input statistics (of the views;
+    of a sample of on-the-fly views)."""
+    if isinstance(views, OnTheFlyViews):
+        channels, height, width = views.view_shape
+        mean, std = channel_stats(views.sample(STATS_SAMPLE_IMAGES, 2))
+    else:
+        channels, height, width = views.shape[-3:]
+        mean, std = channel_stats(views)
     return {
         "backbone": params.backbone,
         "in_channels": int(channels),
@@ -91,14 +107,22 @@ def random_encoder(config: dict, seed: int) -> Encoder:
     return build_encoder(config)
 
 
-def tokenizer_codebook(views: np.ndarray, params: PretrainingParams) -> np.ndarray:
-    """The visual-token codebook of a method that uses one (BEiT); an empty one, at no cost, otherwise."""
+def tokenizer_codebook(views: TrainingViews, params: PretrainingParams) -> np.ndarray:
+    """The visual-token codebook of a method that uses one (BEiT); an empty one, at no cost, otherwise.
+
+    On-the-fly views are sampled: one view each of as many images as the tokenizer needs patches.
+    """
+    channels = views.view_shape[0] if isinstance(views, OnTheFlyViews) else views.shape[2]
     if not METHODS[params.method].uses_codebook:
-        return empty_codebook(views.shape[2])
+        return empty_codebook(channels)
     patch_size = getattr(getattr(params, params.backbone), "patch_size", None)
     if patch_size is None:
         raise vit_required(params.method, params.backbone)
     tokenizer = getattr(params, params.method)
+    if isinstance(views, OnTheFlyViews):
+        _, height, width = views.view_shape
+        per_view = max(1, (height // patch_size) * (width // patch_size))
+        views = views.sample(math.ceil(tokenizer.tokenizer_patches / per_view), 1, seed=params.seed)
     logger.info(
         "Fitting a %d-word k-means tokenizer on %d×%d patches", tokenizer.codebook_size, patch_size, patch_size
     )
@@ -116,6 +140,21 @@ def warmup_cosine(step: int, warmup_steps: int, total_steps: int) -> float:
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
 
 
+def cpu_has_bf16_units() -> bool:
+    """AMX tiles: the CPUs (Intel Sapphire Rapids and later) where bf16 convolutions beat float32."""
+    return bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)())
+
+
+def _uses_bf16(device: torch.device, params: PretrainingParams) -> bool:
+    if device.type == "cuda":
+        return params.mixed_precision
+    if device.type == "cpu" and params.mixed_precision_cpu:
+        if cpu_has_bf16_units():
+            return True
+        logger.warning("pretraining.mixed_precision_cpu: this CPU has no AMX bf16 units; training in float32")
+    return False
+
+
 def _make_optimizer(model: torch.nn.Module, params: PretrainingParams) -> torch.optim.Optimizer:
     decay, no_decay = [], []
     for parameter in model.parameters():
@@ -129,7 +168,8 @@ def _make_optimizer(model: torch.nn.Module, params: PretrainingParams) -> torch.
     ]
     if params.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=params.learning_rate, momentum=0.9, nesterov=True)
-    return torch.optim.AdamW(groups, lr=params.learning_rate)
+    # One fused kernel for all parameters (CPU and CUDA, torch >= 2.4) instead of a loop over tensors.
+    return torch.optim.AdamW(groups, lr=params.learning_rate, fused=True)
 
 
 def _epoch_batches(
@@ -180,7 +220,7 @@ def cached_view_batches(
     """One epoch of this rank's float (B, V, C, H, W) batches in [0, 1] on ``device``, from the view cache.
 
     ``skip`` drops the epoch's first batches (a resumed epoch) without reading them.
-    This is the trainer's only batch source.
+    The batch source of cache mode; ``on_the_fly_batches`` is the other.
     """
     flat_views = views.reshape(-1, *views.shape[2:])
     rows = itertools.islice(_epoch_batches(views, n_views, batch_size, generator), skip, None)
@@ -190,6 +230,70 @@ def cached_view_batches(
         b, v = batch.shape[:2]
         images = batch.flatten(0, 1).float().div_(255.0).contiguous(memory_format=memory_format)
         yield images.view(b, v, *images.shape[1:])
+
+
+def on_the_fly_batches(
+    source: OnTheFlyViews,
+    n_views: int,
+    batch_size: int,
+    generator: torch.Generator,
+    device: torch.device,
+    memory_format: torch.memory_format,
+    epoch: int,
+    skip: int = 0,
+) -> Iterator[torch.Tensor]:
+    """One epoch of this rank's float (B, V, C, H, W) batches in [0, 1] on ``device``, generated per batch.
+
+    The epoch order comes from ``generator`` (as in cache mode); each batch's uint8
+    images are read from the store on a background thread, moved to ``device`` and
+    augmented there with a generator seeded by ``(augmentation.seed, epoch, step,
+    rank)``, so a resumed epoch (``skip``) regenerates the same views. On CUDA the
+    next batch is augmented on a side stream while the current one trains.
+    """
+    n = len(source)
+    share = batch_size // distributed.world_size()
+    rank = distributed.rank()
+    first = rank * share
+    order = torch.randperm(n, generator=generator).numpy()
+    cuda = device.type == "cuda"
+    side = torch.cuda.Stream(device) if cuda else None
+
+    def make(step: int) -> tuple[torch.Tensor, object]:
+        start = step * batch_size + first
+        images = source.gather(order[start : start + share])
+        if cuda:
+            images = images.pin_memory()
+        with torch.cuda.stream(side) if cuda else nullcontext():
+            images = images.to(device, non_blocking=True)
+            views_rng = torch.Generator(device).manual_seed(batch_seed(source.params.seed, epoch, step, rank))
+            views = source.generate(images, n_views, views_rng)
+            b, v = views.shape[:2]
+            flat = views.flatten(0, 1).contiguous(memory_format=memory_format)
+            ready = side.record_event() if cuda else None
+        return flat.view(b, v, *flat.shape[1:]), ready
+
+    for batch, ready in _prefetched(make, iter(range(skip, n // batch_size))):
+        if ready is not None:
+            current = torch.cuda.current_stream(device)
+            current.wait_event(ready)
+            batch.record_stream(current)
+        yield batch
+
+
+def _epoch_views(
+    views: TrainingViews, n_views: int, params: PretrainingParams, generator: torch.Generator,
+    device: torch.device, memory_format: torch.memory_format, epoch: int, skip: int,
+) -> Iterator[torch.Tensor]:
+    if isinstance(views, OnTheFlyViews):
+        return on_the_fly_batches(views, n_views, params.batch_size, generator, device, memory_format, epoch, skip)
+    return cached_view_batches(views, n_views, params.batch_size, generator, device, memory_format, skip=skip)
+
+
+def _size(views: TrainingViews) -> tuple[int, int | None]:
+    """(training images, views per image); None views: unbounded (on the fly)."""
+    if isinstance(views, OnTheFlyViews):
+        return len(views), None
+    return int(views.shape[0]), int(views.shape[1])
 
 
 class StepPlan:
@@ -247,13 +351,13 @@ class StepPlan:
         )
 
 
-def _check_fits(n_images: int, n_cached: int, method, params: PretrainingParams) -> None:
+def _check_fits(n_images: int, n_cached: int | None, method, params: PretrainingParams) -> None:
     if n_images < params.batch_size:
         raise ValueError(
             f"pretraining.batch_size={params.batch_size} is larger than the {n_images} training images; "
             "lower pretraining.batch_size"
         )
-    if n_cached < method.n_views:
+    if n_cached is not None and n_cached < method.n_views:
         raise ValueError(
             f"{params.method} needs {method.n_views} views per image, the view cache has {n_cached}; "
             "raise augmentation.views_per_image"
@@ -261,9 +365,10 @@ def _check_fits(n_images: int, n_cached: int, method, params: PretrainingParams)
 
 
 def pretrain(
-    views: np.ndarray, params: PretrainingParams, codebook: np.ndarray | None = None, data_key: str | None = None
+    views: TrainingViews, params: PretrainingParams, codebook: np.ndarray | None = None, data_key: str | None = None
 ) -> TrainResult:
-    """Train ``params.method`` on cached views uint8 (N, K, C, H, W).
+    """Train ``params.method`` on cached views uint8 (N, K, C, H, W), or on views generated per
+    batch (``OnTheFlyViews``: the image store, the training rows and the augmentation parameters).
 
     ``codebook`` is the output of ``tokenizer_codebook``; when None it is fitted here.
     ``data_key`` names the training data in the checkpoint key (the view cache's
@@ -275,7 +380,7 @@ def pretrain(
     if codebook is None:
         codebook = tokenizer_codebook(views, params)
     if params.checkpoint.directory is not None and data_key is None:
-        data_key = content_hash(views)
+        data_key = views.data_key if isinstance(views, OnTheFlyViews) else content_hash(views)
     layout = params.distributed
     if layout.world_size > 1 and not distributed.is_distributed():
         device = resolve_device(params.device)
@@ -297,14 +402,19 @@ def pretrain(
     return _train(views, params, codebook, data_key)
 
 
-def _shareable(views: np.ndarray):
+def _shareable(views: TrainingViews):
     """What a worker process needs to read ``views``: a memory-mapped file is reopened, not copied."""
+    if isinstance(views, OnTheFlyViews):
+        return ("on_the_fly", _shareable(views.images), views.positions, views.params, views.data_key)
     if isinstance(views, np.memmap) and isinstance(views.base, mmap.mmap):
         return ("memmap", views.filename, views.dtype.str, views.shape, views.offset)
     return views
 
 
-def _open_views(source) -> np.ndarray:
+def _open_views(source) -> TrainingViews:
+    if isinstance(source, tuple) and source[0] == "on_the_fly":
+        _, images, positions, augmentation, key = source
+        return OnTheFlyViews(_open_views(images), positions, augmentation, key=key)
     if isinstance(source, tuple) and source[0] == "memmap":
         _, filename, dtype, shape, offset = source
         return np.memmap(filename, dtype=np.dtype(dtype), mode="r", shape=shape, offset=offset)
@@ -330,8 +440,8 @@ class _Progress:
     resumed_from: int | None = None
 
 
-def _train(views: np.ndarray, params: PretrainingParams, codebook: np.ndarray, data_key: str | None) -> TrainResult:
-    n, k = views.shape[:2]
+def _train(views: TrainingViews, params: PretrainingParams, codebook: np.ndarray, data_key: str | None) -> TrainResult:
+    n, k = _size(views)
     world, is_rank0 = distributed.world_size(), distributed.rank() == 0
     seed_everything(params.seed)
     device = resolve_device(params.device)
@@ -383,7 +493,7 @@ def _train(views: np.ndarray, params: PretrainingParams, codebook: np.ndarray, d
     stopped_by = None
     started = time.perf_counter() - progress.elapsed_s
     last_step_end = time.perf_counter()
-    use_bf16 = device.type == "cuda" and params.mixed_precision
+    use_bf16 = _uses_bf16(device, params)
     method.train()
     with tqdm(
         total=plan.total_steps, initial=progress.step, desc=f"pretraining {params.method}", unit="step",
@@ -391,8 +501,8 @@ def _train(views: np.ndarray, params: PretrainingParams, codebook: np.ndarray, d
     ) as bar:
         while stopped_by is None:
             epoch_rng = generator.get_state()
-            batches = cached_view_batches(
-                views, method.n_views, params.batch_size, generator, device, memory_format, skip=progress.step_in_epoch
+            batches = _epoch_views(
+                views, method.n_views, params, generator, device, memory_format, progress.epoch, progress.step_in_epoch
             )
             for batch in batches:
                 step = progress.step
@@ -439,6 +549,7 @@ def _train(views: np.ndarray, params: PretrainingParams, codebook: np.ndarray, d
         "processes": world,
         "seed": params.seed,
         "device": str(device),
+        "views": "on_the_fly" if isinstance(views, OnTheFlyViews) else "cache",
         "wall_time_s": wall_time,
         "time_budget_s": params.time_budget_s,
         "images_per_s": step * params.batch_size / wall_time if wall_time > 0 else float("nan"),
@@ -469,7 +580,7 @@ def _optimise(
 ) -> tuple[float, dict]:
     """One optimizer step; the global batch's mean loss. A non-finite loss stops before the update."""
     try:
-        with torch.autocast("cuda", dtype=torch.bfloat16) if use_bf16 else nullcontext():
+        with torch.autocast(batch.device.type, dtype=torch.bfloat16) if use_bf16 else nullcontext():
             loss, logs = model(batch)
         loss_value = distributed.mean_over_ranks(loss.detach().float()).item()
         if not math.isfinite(loss_value):

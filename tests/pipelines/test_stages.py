@@ -10,6 +10,7 @@ import pytest
 from kedro.io import DataCatalog, Version
 from kedro.runner import SequentialRunner
 
+from selfsup.data.on_the_fly import OnTheFlyPlan
 from selfsup.datasets import EncoderCheckpointDataset, NpyDataset, ViewCacheDataset
 from selfsup.pipelines import (
     augmentation,
@@ -115,6 +116,29 @@ def test_each_stage_runs_alone_on_the_previous_outputs(run_stage, tmp_path):
         )
     )
     assert 'id="metrics"' in html and html.count("data:image/png;base64,") == len(figures)
+
+
+def test_on_the_fly_mode_builds_no_view_cache_and_trains_and_reports(tmp_path, tiny_parameters):
+    tiny_parameters["augmentation"]["mode"] = "on_the_fly"
+    catalog = catalog_for(tmp_path, tiny_parameters)
+
+    def run_stage(module):
+        SequentialRunner().run(module.create_pipeline(), catalog)
+        return catalog
+
+    run_stage(ingestion)
+    catalog = run_stage(augmentation)
+    plan = catalog.load("view_cache")
+    assert isinstance(plan, OnTheFlyPlan) and len(plan.positions) == 1437
+    assert not (tmp_path / "view_cache" / "views.npy").exists()
+
+    catalog = run_stage(pretraining)
+    assert len(catalog.load("training_history")) == 1437 // 64
+    assert catalog.load("training_summary")["views"] == "on_the_fly"
+    assert catalog.load("encoder")["config"]["image_size"] == [8, 8]
+    for stage in (feature_extraction, evaluation, reporting):
+        run_stage(stage)
+    assert (tmp_path / "figures" / "augmentation_preview.png").exists()
 
 
 def test_evaluation_alone_uses_saved_features(run_stage, tmp_path, tiny_parameters):

@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from selfsup.atomic import atomic_path, atomic_write_text
 from selfsup.augment import AUGMENT_VERSION, iter_view_chunks
 from selfsup.config import AugmentationParams
+from selfsup.data.on_the_fly import OnTheFlyPlan, OnTheFlyViews, open_plan, remove_plan, save_plan
 from selfsup.data.store import content_hash
 from selfsup.resources import check_free_space
 
@@ -42,7 +43,7 @@ def cache_key(images: np.ndarray, positions: np.ndarray, params: AugmentationPar
         images,
         content_hash(np.asarray(positions, dtype=np.int64)),
         f"augment-v{AUGMENT_VERSION}",
-        params.model_dump_json(),
+        params.model_dump_json(exclude={"mode"}),  # the views do not depend on how they are served
     )
 
 
@@ -109,11 +110,26 @@ class ViewCacheRequest:
 
     Building is deferred to the layer that knows the cache's folder, so that a
     cache whose key already matches is reused without computing a single view.
+    With ``params.mode == "on_the_fly"`` no view is computed: the folder gets a
+    small plan (``selfsup.data.on_the_fly``) and an existing cache is kept, unused,
+    for a later run in cache mode.
     """
 
     images: np.ndarray
     positions: np.ndarray
     params: AugmentationParams
 
-    def realise(self, directory: str | Path) -> ViewCache:
+    def realise(self, directory: str | Path) -> ViewCache | OnTheFlyPlan:
+        if self.params.mode == "on_the_fly":
+            logger.info("Views will be generated on the fly (augmentation.mode=on_the_fly): no view cache is built")
+            views = OnTheFlyViews(self.images, np.asarray(self.positions, dtype=np.int64), self.params)
+            plan = OnTheFlyPlan(views.positions, self.params, views.data_key)
+            save_plan(directory, plan)
+            return plan
+        remove_plan(directory)
         return ensure_cache(directory, self.images, self.positions, self.params)
+
+
+def open_views(directory: str | Path) -> ViewCache | OnTheFlyPlan | None:
+    """What the last augmentation run left in ``directory``: an on-the-fly plan, a complete cache, or None."""
+    return open_plan(directory) or open_cache(directory)

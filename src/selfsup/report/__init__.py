@@ -56,7 +56,10 @@ def build_report(
     if len(test_predictions):
         plans["cluster_montage"] = lambda: figures.cluster_montage(images, image_index, test_predictions)
     if len(views):
-        plans["augmentation_preview"] = lambda: figures.augmentation_preview(images, image_index, views)
+        on_the_fly = (parameters.get("augmentation") or {}).get("mode") == "on_the_fly"
+        plans["augmentation_preview"] = lambda: figures.augmentation_preview(
+            images, image_index, views, on_the_fly=on_the_fly
+        )
 
     drawn = {}
     for name, draw in tqdm(plans.items(), desc="report figures", unit="figure", disable=None):

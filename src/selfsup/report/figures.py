@@ -212,8 +212,12 @@ def cluster_montage(images: np.ndarray, image_index: pd.DataFrame, predictions: 
     return figure
 
 
-def augmentation_preview(images: np.ndarray, image_index: pd.DataFrame, views: np.ndarray, n_images: int = 6, n_views: int = 8) -> Figure:
-    """Training images (left) and the cached augmented views the model was trained on."""
+def augmentation_preview(
+    images: np.ndarray, image_index: pd.DataFrame, views: np.ndarray, n_images: int = 6, n_views: int = 8,
+    on_the_fly: bool = False,
+) -> Figure:
+    """Training images (left) and the cached augmented views the model was trained on
+    (with ``on_the_fly``, examples of the views generated anew for every batch)."""
     train_positions = np.flatnonzero((image_index["split"] == "train").to_numpy())
     shown = min(n_images, len(views))
     n_views = min(n_views, views.shape[1])
@@ -226,6 +230,10 @@ def augmentation_preview(images: np.ndarray, image_index: pd.DataFrame, views: n
     axes[0, 0].set_title("image", fontsize=8)
     for column in range(n_views):
         axes[0, column + 1].set_title(f"view {column + 1}", fontsize=8)
-    figure.suptitle(f"trained on: {n_views} of {views.shape[1]} cached views per image", fontsize=9)
+    figure.suptitle(
+        "trained on views generated anew for every batch, e.g." if on_the_fly
+        else f"trained on: {n_views} of {views.shape[1]} cached views per image",
+        fontsize=9,
+    )
     figure.tight_layout()
     return figure

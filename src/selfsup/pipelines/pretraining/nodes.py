@@ -1,4 +1,5 @@
-"""Pretraining: fit BEiT's tokenizer when it is needed, then train the configured SSL method on the view cache."""
+"""Pretraining: fit BEiT's tokenizer when it is needed, then train the configured SSL method on the
+view cache, or on views generated per batch when the augmentation stage chose ``mode: on_the_fly``."""
 
 from __future__ import annotations
 
@@ -6,18 +7,26 @@ import numpy as np
 import pandas as pd
 
 from selfsup.config import PretrainingParams, validate
+from selfsup.data.on_the_fly import OnTheFlyPlan
 from selfsup.data.view_cache import ViewCache
-from selfsup.train import pretrain, tokenizer_codebook
+from selfsup.train import TrainingViews, pretrain, tokenizer_codebook
 
 
-def fit_tokenizer(view_cache: ViewCache, parameters: dict) -> np.ndarray:
+def training_views(view_cache: ViewCache | OnTheFlyPlan, images: np.ndarray) -> TrainingViews:
+    """The cached views, or the on-the-fly plan bound to the image store."""
+    if isinstance(view_cache, OnTheFlyPlan):
+        return view_cache.bind(images)
+    return view_cache.views
+
+
+def fit_tokenizer(view_cache: ViewCache | OnTheFlyPlan, images: np.ndarray, parameters: dict) -> np.ndarray:
     """BEiT's k-means codebook (K, C, p, p); for the other methods an empty one, at no cost."""
     params = validate(PretrainingParams, "pretraining", parameters)
-    return tokenizer_codebook(view_cache.views, params)
+    return tokenizer_codebook(training_views(view_cache, images), params)
 
 
 def pretrain_encoder(
-    view_cache: ViewCache, tokenizer: np.ndarray, images: np.ndarray, parameters: dict
+    view_cache: ViewCache | OnTheFlyPlan, tokenizer: np.ndarray, images: np.ndarray, parameters: dict
 ) -> tuple[dict, pd.DataFrame, dict]:
     """Train here, or on ``pretraining.distributed`` processes launched from here; returns after all have ended.
 
@@ -25,5 +34,5 @@ def pretrain_encoder(
     (views may be smaller crops), so that ``selfsup.embed_images`` resizes new images alike.
     """
     params = validate(PretrainingParams, "pretraining", parameters)
-    result = pretrain(view_cache.views, params, codebook=tokenizer, data_key=view_cache.key)
+    result = pretrain(training_views(view_cache, images), params, codebook=tokenizer, data_key=view_cache.key)
     return {**result.checkpoint, "embedding_size": list(images.shape[2:])}, result.history, result.summary

@@ -8,7 +8,7 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 fit_tokenizer,
-                inputs=["view_cache", "params:pretraining"],
+                inputs=["view_cache", "images", "params:pretraining"],
                 outputs="tokenizer",
                 name="fit_tokenizer",
             ),

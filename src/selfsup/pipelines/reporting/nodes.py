@@ -7,6 +7,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from selfsup.config import ReportingParams, validate
+from selfsup.data.on_the_fly import OnTheFlyPlan
 from selfsup.data.view_cache import ViewCache
 from selfsup.report import build_report
 
@@ -20,7 +21,7 @@ def report(
     test_predictions: pd.DataFrame,
     images: np.ndarray,
     image_index: pd.DataFrame,
-    view_cache: ViewCache,
+    view_cache: ViewCache | OnTheFlyPlan,
     parameters: dict,
 ) -> tuple[str, dict[str, Figure]]:
     params = validate(ReportingParams, "reporting", parameters.get("reporting"))
@@ -33,7 +34,8 @@ def report(
         test_predictions=test_predictions,
         images=images,
         image_index=image_index,
-        views=view_cache.views,
+        # On the fly: views of the first training images drawn now, as training drew its own.
+        views=view_cache.bind(images).preview(6, 8) if isinstance(view_cache, OnTheFlyPlan) else view_cache.views,
         parameters=parameters,
         embedding_plot_points=params.embedding_plot_points,
         seed=params.seed,

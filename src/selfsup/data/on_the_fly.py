@@ -1,0 +1,151 @@
+"""On-the-fly views: fresh augmented views for every batch, generated from the image store.
+
+The alternative to the view cache (``augmentation.mode: on_the_fly``). Nothing is
+stored: each training batch gathers its uint8 images from the (memory-mapped)
+store, moves them to the training device and runs the batched augmentations of
+``selfsup.augment`` there. Every view is new, so ``views_per_image`` does not
+bound what the model sees.
+
+The views of a batch are a pure function of ``(augmentation.seed, epoch, step,
+rank)`` and the images in it: a seed gives the same views, and a resumed run
+regenerates exactly the views the interrupted one would have used.
+
+On disk (the ``view_cache`` catalog entry) on-the-fly mode leaves only a small
+plan, ``on_the_fly.json`` and ``on_the_fly_positions.npy``: which images train and
+with which parameters; ``OnTheFlyPlan.bind(images)`` turns it into ``OnTheFlyViews``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from selfsup.atomic import atomic_path, atomic_write_text
+from selfsup.augment import augment_batch, to_uint8
+from selfsup.config import AugmentationParams
+
+PLAN_FILE = "on_the_fly.json"
+POSITIONS_FILE = "on_the_fly_positions.npy"
+
+
+def batch_seed(seed: int, epoch: int, step: int, rank: int = 0) -> int:
+    """The augmentation seed of one rank's batch: independent streams per (epoch, step, rank)."""
+    return int(np.random.SeedSequence([seed, epoch, step, rank]).generate_state(1, np.uint64)[0] >> 1)
+
+
+@dataclass(frozen=True, eq=False)
+class OnTheFlyViews:
+    """Training views of ``images[positions]``, generated per batch with ``params``.
+
+    ``images`` is the uint8 (N, C, H, W) store (usually a memory map); ``key``
+    names the data in checkpoint keys (``None``: hashed on first use).
+    """
+
+    images: np.ndarray
+    positions: np.ndarray
+    params: AugmentationParams
+    key: str | None = None
+    _key: list = field(default_factory=list, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    @property
+    def view_shape(self) -> tuple[int, int, int]:
+        """(C, h, w) of a view."""
+        c, h, w = self.images.shape[1:]
+        h, w = self.params.output_size or (h, w)
+        return int(c), int(h), int(w)
+
+    @property
+    def data_key(self) -> str:
+        if self.key is not None:
+            return self.key
+        if not self._key:
+            from selfsup.data.view_cache import cache_key  # the same content + parameters hash
+
+            self._key.append(cache_key(self.images, self.positions, self.params) + "-on-the-fly")
+        return self._key[0]
+
+    def gather(self, rows: np.ndarray) -> torch.Tensor:
+        """uint8 (B, C, H, W) of training images ``rows`` (indices into ``positions``), on the CPU.
+
+        Reads the memory map in ascending order (one pass over the file), then restores ``rows``' order.
+        """
+        wanted = self.positions[rows]
+        order = np.argsort(wanted, kind="stable")
+        data = np.empty((len(wanted), *self.images.shape[1:]), dtype=np.uint8)
+        data[order] = self.images[wanted[order]]
+        return torch.from_numpy(data)
+
+    def generate(self, images: torch.Tensor, n_views: int, generator: torch.Generator) -> torch.Tensor:
+        """float (B, n_views, C, h, w) in [0, 1]: ``n_views`` independent views of each uint8 image,
+        on the images' device (``generator`` must live there too). One batched call for all views."""
+        b = images.shape[0]
+        views = augment_batch(images.repeat_interleave(n_views, dim=0), self.params, generator, self.params.output_size)
+        return views.view(b, n_views, *views.shape[1:])
+
+    def sample(self, n_images: int, n_views: int, seed: int | None = None) -> np.ndarray:
+        """uint8 (n, n_views, C, h, w) views of ``n_images`` training images picked at random by
+        ``seed`` (``params.seed`` when None), in their stored order: for input statistics,
+        tokenizers and previews. ``n_images`` is capped at the training set's size."""
+        seed = self.params.seed if seed is None else seed
+        n = min(n_images, len(self))
+        rows = np.sort(np.random.default_rng(seed).choice(len(self), size=n, replace=False))
+        generator = torch.Generator().manual_seed(seed)
+        chunks = []
+        for start in range(0, n, 1024):
+            chunk = self.gather(rows[start : start + 1024])
+            chunks.append(to_uint8(self.generate(chunk, n_views, generator)).numpy())
+        c, h, w = self.view_shape
+        return np.concatenate(chunks) if chunks else np.zeros((0, n_views, c, h, w), dtype=np.uint8)
+
+    def preview(self, n_images: int, n_views: int) -> np.ndarray:
+        """uint8 (n, n_views, C, h, w): views of the first ``n_images`` training images."""
+        n = min(n_images, len(self))
+        generator = torch.Generator().manual_seed(self.params.seed)
+        return to_uint8(self.generate(self.gather(np.arange(n)), n_views, generator)).numpy()
+
+
+@dataclass(frozen=True)
+class OnTheFlyPlan:
+    """What the ``view_cache`` entry holds in on-the-fly mode: the training rows, the parameters, the key."""
+
+    positions: np.ndarray
+    params: AugmentationParams
+    key: str
+
+    def bind(self, images: np.ndarray) -> OnTheFlyViews:
+        return OnTheFlyViews(images, self.positions, self.params, key=self.key)
+
+
+def save_plan(directory: str | Path, plan: OnTheFlyPlan) -> None:
+    """Write the plan atomically; ``on_the_fly.json`` last, so a half-written plan is never read."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / PLAN_FILE).unlink(missing_ok=True)
+    with atomic_path(directory / POSITIONS_FILE) as tmp:
+        with open(tmp, "wb") as file:
+            np.save(file, np.asarray(plan.positions, dtype=np.int64), allow_pickle=False)
+    meta = {"mode": "on_the_fly", "key": plan.key, "n_images": len(plan.positions), "params": plan.params.model_dump(mode="json")}
+    atomic_write_text(directory / PLAN_FILE, json.dumps(meta, indent=2))
+
+
+def open_plan(directory: str | Path) -> OnTheFlyPlan | None:
+    """The on-the-fly plan in ``directory``, or None when the folder holds none (a view cache, or nothing)."""
+    directory = Path(directory)
+    if not (directory / PLAN_FILE).exists():
+        return None
+    meta = json.loads((directory / PLAN_FILE).read_text(encoding="utf-8"))
+    positions = np.load(directory / POSITIONS_FILE, allow_pickle=False)
+    return OnTheFlyPlan(positions, AugmentationParams.model_validate(meta["params"]), meta["key"])
+
+
+def remove_plan(directory: str | Path) -> None:
+    directory = Path(directory)
+    (directory / PLAN_FILE).unlink(missing_ok=True)
+    (directory / POSITIONS_FILE).unlink(missing_ok=True)
