@@ -5,7 +5,7 @@ processed in chunks of samples that share *which* operations apply (colour
 jitter, grayscale, blur, solarize), small enough to stay in the CPU cache, so an
 operation costs a pass over the samples it applies to and nothing else. On the
 CPU the chunks run on ``torch.get_num_threads()`` Python threads with one
-intra-op thread each (set for the duration of the call, then restored).
+intra-op thread each when the caller asks (the view-cache build does).
 
 The operations and their per-image definitions (tests check each against
 torchvision's functional op):
@@ -320,8 +320,8 @@ def _augment_chunk(x, plan: _Plan, p: AugmentationParams, noise, gain) -> torch.
 
 
 @contextmanager
-def _ops_single_threaded() -> Iterator[int]:
-    """Intra-op threads set to 1 (threads started meanwhile inherit it); yields the old count.
+def _ops_single_threaded() -> Iterator[None]:
+    """Intra-op threads set to 1 (threads started meanwhile inherit it), then restored.
 
     Chunks then run in parallel, one per thread: a few large tasks instead of a
     fork-join per small op, which stalls whenever another process holds a core.
@@ -329,7 +329,7 @@ def _ops_single_threaded() -> Iterator[int]:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        yield threads
+        yield
     finally:
         torch.set_num_threads(threads)
 
@@ -340,8 +340,15 @@ def augment_batch(
     params: AugmentationParams,
     generator: torch.Generator,
     output_size: tuple[int, int] | None = None,
+    chunk_threads: int = 1,
 ) -> torch.Tensor:
-    """One random view of each image in ``images`` (uint8 or [0, 1] float, B×C×H×W)."""
+    """One random view of each image in ``images`` (uint8 or [0, 1] float, B×C×H×W).
+
+    ``chunk_threads`` > 1 runs the chunks on that many Python threads, each with one
+    intra-op thread: the process-wide thread count drops to 1 meanwhile, so only a
+    caller that owns the process may ask (the view-cache build); a batch made beside
+    training (the on-the-fly prefetch thread) keeps the default.
+    """
     n, c, h, w = images.shape
     size = tuple(output_size or (h, w))
     gain = 1 / 255 if images.dtype == torch.uint8 else 1.0
@@ -362,11 +369,11 @@ def augment_batch(
         chunk_noise = None if noise is None else noise.index_select(0, rows)
         out.index_copy_(0, rows, _augment_chunk(x, plan.take(piece), params, chunk_noise, gain))
 
-    if images.device.type != "cpu" or torch.get_num_threads() == 1 or len(pieces) == 1:
+    if images.device.type != "cpu" or chunk_threads <= 1 or len(pieces) == 1:
         for piece in pieces:
             run(piece)
         return out
-    with _ops_single_threaded() as threads, ThreadPoolExecutor(min(threads, len(pieces))) as pool:
+    with _ops_single_threaded(), ThreadPoolExecutor(min(chunk_threads, len(pieces))) as pool:
         list(pool.map(run, pieces))
     return out
 
@@ -387,7 +394,7 @@ def iter_view_chunks(
         stop = min(start + params.batch_size, len(positions))
         batch = torch.from_numpy(np.array(images[positions[start:stop]]))
         views = [
-            to_uint8(augment_batch(batch, params, generator, params.output_size))
+            to_uint8(augment_batch(batch, params, generator, params.output_size, torch.get_num_threads()))
             for _ in range(params.views_per_image)
         ]
         yield slice(start, stop), torch.stack(views, dim=1).numpy()
