@@ -4,10 +4,7 @@ Same operations on both sides: random resized crop (scale 0.08–1), horizontal
 flip, colour jitter (brightness/contrast/saturation 0.4, p 0.8), grayscale
 (p 0.2, RGB), Gaussian blur (p 0.5, sigma 0.1–2, 9-tap). The baseline is the
 usual recipe: torchvision transforms on PIL images in a DataLoader with 2
-workers. selfsup makes the views as the view-cache build does (chunks on one
-thread per core); its sequential figure, one chunk after another, is how the
-on-the-fly mode makes them beside training. The ratio reported is the
-smallest over the three image kinds.
+workers. The ratio reported is the smallest over the three image kinds.
 
     python benchmarks/augmentation.py
 """
@@ -76,12 +73,12 @@ class TwoViews(Dataset):
         return self.transform(image), self.transform(image)
 
 
-def selfsup_views(images: torch.Tensor, params: AugmentationParams, chunk_threads: int) -> None:
+def selfsup_views(images: torch.Tensor, params: AugmentationParams) -> None:
     generator = torch.Generator().manual_seed(0)
     for start in range(0, len(images), BATCH):
         batch = images[start : start + BATCH]
-        augment_batch(batch, params, generator, chunk_threads=chunk_threads)
-        augment_batch(batch, params, generator, chunk_threads=chunk_threads)
+        augment_batch(batch, params, generator)
+        augment_batch(batch, params, generator)
 
 
 def torchvision_views(loader: DataLoader) -> None:
@@ -94,9 +91,7 @@ def main() -> None:
     for name, channels, size, n in KINDS:
         images = np.random.default_rng(0).integers(0, 256, (n, channels, size, size), dtype=np.uint8)
         tensor = torch.from_numpy(images)
-        # as the view-cache build runs it (chunks on a thread each), and as the on-the-fly mode does
-        ours = best_time(lambda: selfsup_views(tensor, selfsup_params(channels), torch.get_num_threads()))
-        sequential = best_time(lambda: selfsup_views(tensor, selfsup_params(channels), 1))
+        ours = best_time(lambda: selfsup_views(tensor, selfsup_params(channels)))
         loader = DataLoader(
             TwoViews(images, torchvision_transform(channels, size)),
             batch_size=BATCH, num_workers=2, persistent_workers=True,
@@ -105,7 +100,6 @@ def main() -> None:
         usual = best_time(lambda: torchvision_views(loader), repeats=2)
         results[name] = {
             "selfsup_views_per_s": 2 * n / ours,
-            "selfsup_sequential_views_per_s": 2 * n / sequential,
             "torchvision_views_per_s": 2 * n / usual,
             "ratio": usual / ours,
         }

@@ -3,8 +3,10 @@
 End to end is `selfsup.train.pretrain` on a view cache (gathering views from
 the memory-mapped cache on a prefetch thread, uint8 → float, loss, optimizer,
 schedule, history). The ceiling is a bare loop over tensors already in memory
-with the same model, loss and optimizer. Both at 28×28 gray, batch 256, the
-small CNN; the first steps of each are excluded as warm-up.
+with the same model, loss and optimizer (fused AdamW, channels-last inputs, as
+the trainer). Both at 28×28 gray, batch 256, the small CNN; the first steps of
+each are excluded as warm-up. The two alternate three times and the best rate
+of each counts: on a shared 2-core VM single runs swing by ±15 %.
 
     python benchmarks/training_efficiency.py
 """
@@ -27,7 +29,7 @@ from selfsup.methods import build_method  # noqa: E402
 from selfsup.models import build_encoder  # noqa: E402
 from selfsup.train import encoder_config, pretrain  # noqa: E402
 
-BATCH, STEPS, WARMUP, SIZE, VIEWS = 256, 40, 5, 28, 4
+BATCH, STEPS, WARMUP, SIZE, VIEWS, REPEATS = 256, 30, 5, 28, 4, 3
 
 
 def cached_views(n: int) -> np.ndarray:
@@ -44,9 +46,13 @@ def model_only_images_per_s(views: np.ndarray, params: PretrainingParams) -> flo
     torch.manual_seed(params.seed)
     method = build_method(build_encoder(encoder_config(views, params)), params)
     method = method.to(memory_format=torch.channels_last)
-    optimizer = torch.optim.AdamW([p for p in method.parameters() if p.requires_grad], lr=params.learning_rate)
+    optimizer = torch.optim.AdamW(
+        [p for p in method.parameters() if p.requires_grad], lr=params.learning_rate, fused=True
+    )
     batch = torch.from_numpy(np.array(views[:BATCH, :2])).float().div_(255.0)
-    inputs = method.views(batch.contiguous())
+    b, v = batch.shape[:2]
+    flat = batch.flatten(0, 1).contiguous(memory_format=torch.channels_last)
+    inputs = method.views(flat.view(b, v, *flat.shape[1:]))
     for step in range(STEPS):
         if step == WARMUP:
             started = time.perf_counter()
@@ -57,14 +63,19 @@ def model_only_images_per_s(views: np.ndarray, params: PretrainingParams) -> flo
     return BATCH * (STEPS - WARMUP) / (time.perf_counter() - started)
 
 
+def end_to_end_images_per_s(views: np.ndarray, params: PretrainingParams) -> float:
+    steady = pretrain(views, params).history.iloc[WARMUP:]
+    return BATCH * len(steady) / (BATCH / steady["images_per_s"]).sum()
+
+
 def main() -> None:
     torch.manual_seed(0)
     views = cached_views(BATCH * STEPS)
-    params = PretrainingParams(epochs=1, batch_size=BATCH, warmup_epochs=0)
-    end_to_end = pretrain(views, params).history
-    steady = end_to_end.iloc[WARMUP:]
-    end_to_end_rate = BATCH * len(steady) / (BATCH / steady["images_per_s"]).sum()
-    model_only_rate = model_only_images_per_s(views, params)
+    params = PretrainingParams(epochs=1, batch_size=BATCH, warmup_epochs=0, checkpoint={"directory": None})
+    end_to_end_rate = model_only_rate = 0.0
+    for _ in range(REPEATS):
+        end_to_end_rate = max(end_to_end_rate, end_to_end_images_per_s(views, params))
+        model_only_rate = max(model_only_rate, model_only_images_per_s(views, params))
     emit({
         "benchmark": "training_efficiency",
         "batch": BATCH, "image": f"{SIZE}x{SIZE}x1", "backbone": params.backbone,
