@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from selfsup.config import PretrainingParams
+from selfsup.methods import METHODS
 from selfsup.train import StepPlan, encoder_from_checkpoint, pretrain, warmup_cosine
 
 
@@ -93,7 +94,7 @@ def test_collapse_monitor_reads_the_encoder_at_the_last_step():
 
 
 def test_bf16_on_cpu_is_opt_in_and_needs_amx(monkeypatch, caplog):
-    import selfsup.train as train
+    from selfsup import train
 
     float32 = pretrain(tiny_views(), tiny_params(epochs=1, device="cpu"))
     monkeypatch.setattr(train, "cpu_has_bf16_units", lambda: False)
@@ -105,3 +106,23 @@ def test_bf16_on_cpu_is_opt_in_and_needs_amx(monkeypatch, caplog):
     bf16 = pretrain(tiny_views(), tiny_params(epochs=1, device="cpu", mixed_precision_cpu=True))
     assert np.isfinite(bf16.history["loss"]).all()
     assert bf16.history["loss"].tolist() != float32.history["loss"].tolist()
+
+
+BF16_CASES = {
+    "mae": {"backbone": "vit_tiny", "vit_tiny": {"depth": 1, "patch_size": 2}},
+    "beit": {"backbone": "vit_tiny", "vit_tiny": {"depth": 1, "patch_size": 2}, "beit": {"codebook_size": 8}},
+    "moco_v2": {"moco_v2": {"queue_size": 64}},
+    "jigsaw": {"jigsaw": {"grid": 2, "num_permutations": 4}},
+}
+
+
+@pytest.mark.parametrize("name", list(METHODS))
+def test_every_method_trains_under_bf16_autocast_with_float32_state(name, monkeypatch):
+    """bf16 networks, float32 losses and method state (centres, queues, prototypes)."""
+    from selfsup import train
+
+    monkeypatch.setattr(train, "cpu_has_bf16_units", lambda: True)
+    result = pretrain(tiny_views(), tiny_params(method=name, epochs=1, device="cpu", mixed_precision_cpu=True,
+                                                **BF16_CASES.get(name, {})))
+    assert np.isfinite(result.history["loss"]).all()
+    assert all(t.dtype == torch.float32 for t in result.checkpoint["state_dict"].values() if t.is_floating_point())

@@ -6,10 +6,15 @@ global batch: negatives (NT-Xent, in-batch InfoNCE) and batch statistics
 gradients. Per-anchor losses average over this rank's anchors; DDP's gradient
 average then equals the gradient of one process on the whole batch. Outside a
 process group the gather is the identity.
+
+Every loss runs in float32 (or float64), also inside a bf16 autocast region: the networks may
+compute in bf16, but sums of squares, covariances and log-sum-exps over a batch
+lose too much with 8 bits of mantissa.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 import torch
@@ -18,6 +23,35 @@ import torch.nn.functional as F
 from selfsup.distributed import gather, local_rows
 
 
+def _float32(value):
+    if isinstance(value, torch.Tensor):
+        return value.float() if value.dtype in (torch.bfloat16, torch.float16) else value
+    if isinstance(value, (list, tuple)):
+        return type(value)(_float32(v) for v in value)
+    return value
+
+
+def _device_type(values) -> str:
+    for value in values:
+        if isinstance(value, torch.Tensor):
+            return value.device.type
+        if isinstance(value, (list, tuple)) and value:
+            return _device_type(value)
+    return "cpu"
+
+
+def in_float32(loss):
+    """``loss`` with autocast off and its half-precision tensor arguments in float32."""
+
+    @functools.wraps(loss)
+    def wrapper(*args, **kwargs):
+        with torch.autocast(_device_type([*args, *kwargs.values()]), enabled=False):
+            return loss(*_float32(args), **{k: _float32(v) for k, v in kwargs.items()})
+
+    return wrapper
+
+
+@in_float32
 def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Tensor:
     """NT-Xent of SimCLR (Chen et al., 2020), averaged over all 2N anchors.
 
@@ -38,6 +72,7 @@ def nt_xent(z1: torch.Tensor, z2: torch.Tensor, temperature: float) -> torch.Ten
     return F.cross_entropy(logits, positives)
 
 
+@in_float32
 def info_nce(
     query: torch.Tensor, key: torch.Tensor, temperature: float, negatives: torch.Tensor | None = None
 ) -> torch.Tensor:
@@ -59,17 +94,20 @@ def info_nce(
     return F.cross_entropy(logits / temperature, targets)
 
 
+@in_float32
 def normalized_mse(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """BYOL's loss (Grill et al., 2020): mean ‖p/‖p‖ − z/‖z‖‖² = 2 − 2 cos(p, z); z is constant."""
     difference = F.normalize(prediction, dim=1) - F.normalize(target.detach(), dim=1)
     return difference.pow(2).sum(dim=1).mean()
 
 
+@in_float32
 def negative_cosine(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """SimSiam's D(p, stopgrad(z)) (Chen & He, 2021): −cos(p, z) averaged, no gradient into z."""
     return -(F.normalize(prediction, dim=1) * F.normalize(target.detach(), dim=1)).sum(dim=1).mean()
 
 
+@in_float32
 def barlow_twins(z1: torch.Tensor, z2: torch.Tensor, off_diagonal_weight: float) -> torch.Tensor:
     """Barlow Twins (Zbontar et al., 2021): Σ_i (1 − c_ii)² + λ Σ_{i≠j} c_ij².
 
@@ -87,6 +125,7 @@ def _standardise(z: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     return (z - z.mean(dim=0)) / torch.sqrt(z.var(dim=0, unbiased=False) + eps)
 
 
+@in_float32
 def vicreg(
     z1: torch.Tensor,
     z2: torch.Tensor,
@@ -122,6 +161,7 @@ def _covariance_penalty(z: torch.Tensor) -> torch.Tensor:
     return covariance[off_diagonal].pow(2).sum() / d
 
 
+@in_float32
 def dino_cross_entropy(
     student_logits: Sequence[torch.Tensor],
     teacher_logits: Sequence[torch.Tensor],
@@ -148,6 +188,7 @@ def dino_cross_entropy(
 
 
 @torch.no_grad()
+@in_float32
 def sinkhorn(scores: torch.Tensor, epsilon: float = 0.05, iterations: int = 3) -> torch.Tensor:
     """SwAV's codes (Caron et al., 2020): Sinkhorn–Knopp on exp(scores / ε), (B, K) → (B, K).
 
@@ -167,6 +208,7 @@ def sinkhorn(scores: torch.Tensor, epsilon: float = 0.05, iterations: int = 3) -
     return (q * b).T[local_rows(n_local, scores.device)]
 
 
+@in_float32
 def swapped_prediction(
     scores1: torch.Tensor, scores2: torch.Tensor, codes1: torch.Tensor, codes2: torch.Tensor, temperature: float
 ) -> torch.Tensor:
@@ -181,6 +223,7 @@ def swapped_prediction(
     return (cross_entropy(codes1, scores2) + cross_entropy(codes2, scores1)) / 2
 
 
+@in_float32
 def masked_mse(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """MAE's loss (He et al., 2022): squared error per patch, averaged over the hidden patches only.
 
@@ -191,6 +234,7 @@ def masked_mse(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tenso
     return (per_patch * weights).sum() / weights.sum()
 
 
+@in_float32
 def masked_token_cross_entropy(logits: torch.Tensor, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """BEiT's loss (Bao et al., 2022): cross-entropy of the visual tokens of the hidden patches only.
 

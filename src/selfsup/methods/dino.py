@@ -97,7 +97,7 @@ class DINO(Method):
         loss = dino_cross_entropy(
             student.chunk(2), teacher.chunk(2), self.center, self.params.student_temperature, self.teacher_temperature
         )
-        self._teacher_mean = gather(teacher).mean(dim=0, keepdim=True)  # the global batch's, on every rank
+        self._teacher_mean = gather(teacher).float().mean(dim=0, keepdim=True)  # the global batch's, on every rank
         return loss, {"teacher_temperature": self.teacher_temperature}
 
     def on_step_end(self, step: int, total_steps: int) -> None:
