@@ -21,10 +21,10 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms as T
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import best_time, emit  # noqa: E402
+from _common import best_time, emit
 
-from selfsup.augment import augment_batch  # noqa: E402
-from selfsup.config import AugmentationParams  # noqa: E402
+from selfsup.augment import augment_batch
+from selfsup.config import AugmentationParams
 
 KINDS = [("32x32_rgb", 3, 32, 4096), ("96x96_rgb", 3, 96, 1024), ("28x28_gray", 1, 28, 4096)]
 BATCH = 256

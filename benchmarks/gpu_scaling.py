@@ -23,12 +23,12 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import emit  # noqa: E402
+from _common import emit
 
-from selfsup.config import PretrainingParams  # noqa: E402
-from selfsup.methods import build_method  # noqa: E402
-from selfsup.models import build_encoder  # noqa: E402
-from selfsup.train import _make_optimizer, encoder_config, pretrain  # noqa: E402
+from selfsup.config import PretrainingParams
+from selfsup.methods import build_method
+from selfsup.models import build_encoder
+from selfsup.train import _make_optimizer, encoder_config, pretrain
 
 CASES = [("resnet18", 32, 512, True), ("resnet50", 224, 256, False)]  # backbone, size, batch, small-image stem
 SMOKE_CASES = [("resnet18", 16, 8, True)]

@@ -16,9 +16,9 @@ import numpy as np
 from sklearn.neighbors import KNeighborsClassifier
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import best_time, emit  # noqa: E402
+from _common import best_time, emit
 
-from selfsup.evaluate import knn_predictions  # noqa: E402
+from selfsup.evaluate import knn_predictions
 
 TRAIN, TEST, DIM, CLASSES, K = 60_000, 10_000, 256, 10, 20
 PIPELINE_DIM, PIPELINE_KS = 1024, (20, 200)

@@ -41,7 +41,7 @@ def recompute(features: pd.DataFrame) -> dict[str, float]:
     x, y = train[columns].to_numpy(np.float32), train["label"].to_numpy(int)
     xt, yt = test[columns].to_numpy(np.float32), test["label"].to_numpy(int)
     knn = KNeighborsClassifier(20, metric="cosine", weights="distance").fit(x, y)
-    probe = lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))  # noqa: E731
+    probe = lambda: make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
     subset, _ = train_test_split(np.arange(len(y)), train_size=0.01, stratify=y, random_state=0)
     clusters = KMeans(len(np.unique(yt)), n_init=10, random_state=0).fit_predict(xt)
     return {

@@ -22,12 +22,12 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import emit  # noqa: E402
+from _common import emit
 
-from selfsup.config import PretrainingParams  # noqa: E402
-from selfsup.methods import build_method  # noqa: E402
-from selfsup.models import build_encoder  # noqa: E402
-from selfsup.train import encoder_config, pretrain  # noqa: E402
+from selfsup.config import PretrainingParams
+from selfsup.methods import build_method
+from selfsup.models import build_encoder
+from selfsup.train import encoder_config, pretrain
 
 BATCH, STEPS, WARMUP, SIZE, VIEWS, REPEATS = 256, 30, 5, 28, 4, 3
 

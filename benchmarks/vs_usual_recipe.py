@@ -33,16 +33,16 @@ from torch.utils.data import DataLoader
 from torchvision import transforms as T
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import emit  # noqa: E402
-from augmentation import TwoViews  # noqa: E402
+from _common import emit
+from augmentation import TwoViews
 
-from selfsup.config import AugmentationParams, PretrainingParams  # noqa: E402
-from selfsup.data.readers import read_idx_pair  # noqa: E402
-from selfsup.data.on_the_fly import OnTheFlyViews  # noqa: E402
-from selfsup.data.view_cache import ensure_cache  # noqa: E402
-from selfsup.methods import build_method  # noqa: E402
-from selfsup.models import build_encoder  # noqa: E402
-from selfsup.train import cpu_has_bf16_units, encoder_config, pretrain  # noqa: E402
+from selfsup.config import AugmentationParams, PretrainingParams
+from selfsup.data.on_the_fly import OnTheFlyViews
+from selfsup.data.readers import read_idx_pair
+from selfsup.data.view_cache import ensure_cache
+from selfsup.methods import build_method
+from selfsup.models import build_encoder
+from selfsup.train import cpu_has_bf16_units, encoder_config, pretrain
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 BATCH, STEPS, WARMUP = 256, 40, 5

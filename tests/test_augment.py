@@ -150,18 +150,60 @@ def test_grayscale_and_solarize_match_torchvision():
     torch.testing.assert_close(solarize(images), TF.solarize(images, 0.5), atol=0, rtol=0)
 
 
+def _both_paths(batch, params, size, seed=5):
+    """(tensor-op views, fused-kernel views) of ``batch`` from one plan and one noise draw."""
+    from selfsup import augment
+
+    n, c = batch.shape[:2]
+    generator = torch.Generator().manual_seed(seed)
+    plan = augment._draw(n, c, tuple(batch.shape[-2:]), size, params, generator, "cpu")
+    noise = torch.randn((n, c, *size), generator=generator) if params.noise_std > 0 else None
+    gain = 1 / 255 if batch.dtype == torch.uint8 else 1.0
+    return (augment._augment_chunked(batch, plan, params, noise, gain, size),
+            augment._augment_fused(batch, plan, params, noise, gain, size))
+
+
 def test_chunking_and_grouping_do_not_change_the_views(monkeypatch):
-    """The same parameters give the same views however the batch is cut into chunks."""
+    """The tensor-op path gives the same views however the batch is cut into chunks."""
     from selfsup import augment
 
     params = AugmentationParams(
         saturation=0.4, grayscale_p=0.5, solarize_p=0.3, hflip_p=0.5, blur_p=0.5, noise_std=0.0
     )
     batch = images(n=24, c=3)
-    whole = augment_batch(batch, params, torch.Generator().manual_seed(5))
+    whole, _ = _both_paths(batch, params, (12, 12))
     monkeypatch.setattr(augment, "_CHUNK_ELEMENTS", 1)  # one sample per chunk
-    single = augment_batch(batch, params, torch.Generator().manual_seed(5))
+    single, _ = _both_paths(batch, params, (12, 12))
     torch.testing.assert_close(whole, single, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize(
+    ("channels", "shape", "size", "dtype"),
+    [(3, (20, 18), (16, 14), torch.uint8), (1, (28, 28), (20, 20), torch.uint8), (4, (12, 12), (24, 24), torch.uint8),
+     (3, (32, 32), (40, 24), torch.float32), (3, (7, 9), (5, 5), torch.uint8)],
+)
+def test_fused_kernel_matches_the_tensor_operations(channels, shape, size, dtype):
+    """The CPU kernel and the batched tensor operations (the CUDA path) give the same views
+    for the same plan: every operation on, with noise, float and uint8, up- and downscaling."""
+    params = AugmentationParams(saturation=0.4, grayscale_p=0.5, solarize_p=0.3, hflip_p=0.5, blur_p=0.5,
+                                noise_std=0.05, max_translate=0.1, crop_scale=(0.08, 1.0))
+    batch = images(n=40, c=channels, h=shape[0], w=shape[1])
+    batch = batch if dtype == torch.uint8 else batch.float() / 255
+    chunked, fused = _both_paths(batch, params, size)
+    torch.testing.assert_close(fused, chunked, atol=1e-5, rtol=0)
+
+
+def test_fused_views_do_not_depend_on_the_thread_count():
+    params = AugmentationParams(saturation=0.4, grayscale_p=0.3, blur_p=0.5, noise_std=0.0)
+    batch, before = images(n=64, c=3, h=24, w=24), torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = augment_batch(batch, params, torch.Generator().manual_seed(2))
+        torch.set_num_threads(3)
+        three = augment_batch(batch, params, torch.Generator().manual_seed(2))
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(one, three)
 
 
 @pytest.mark.parametrize("channels", [1, 3])

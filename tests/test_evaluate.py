@@ -4,7 +4,14 @@ import torch
 from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 
 from selfsup import evaluate
-from selfsup.evaluate import METRIC_KEYS, cluster_accuracy, evaluate_features, knn_accuracy, knn_predictions, label_fraction
+from selfsup.evaluate import (
+    METRIC_KEYS,
+    cluster_accuracy,
+    evaluate_features,
+    knn_accuracy,
+    knn_predictions,
+    label_fraction,
+)
 
 
 def blobs(n_per_class=60, classes=4, dim=6, seed=0):

@@ -24,7 +24,8 @@ torchvision's functional op):
   passes with a per-sample kernel.
 * solarize: ``x >= 0.5 -> 1 - x``; Gaussian noise; final clamp to [0, 1].
 
-Inputs are uint8 (B, C, H, W) or [0, 1] float; outputs float32 (B, C, h, w).
+Inputs are uint8 (B, C, H, W) or [0, 1] float; outputs float32 (B, C, h, w). On the
+CPU, ``selfsup.augment_kernel`` runs the same operations fused per sample.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import torch
 from selfsup.config import AugmentationParams
 
 # Bump when the meaning of AugmentationParams changes, so old caches are rebuilt.
-AUGMENT_VERSION = "3"
+AUGMENT_VERSION = "4"
 
 _LUMA = (0.299, 0.587, 0.114)
 # Floats per chunk: a chunk's working tensors stay in L2 while every op passes over them.
@@ -324,7 +325,11 @@ def augment_batch(
     generator: torch.Generator,
     output_size: tuple[int, int] | None = None,
 ) -> torch.Tensor:
-    """One random view of each image in ``images`` (uint8 or [0, 1] float, B×C×H×W)."""
+    """One random view of each image in ``images`` (uint8 or [0, 1] float, B×C×H×W).
+
+    On the CPU the fused kernel of ``selfsup.augment_kernel`` computes the views; on
+    other devices the batched tensor operations of this module. Same parameters, same views.
+    """
     n, c, h, w = images.shape
     size = tuple(output_size or (h, w))
     gain = 1 / 255 if images.dtype == torch.uint8 else 1.0
@@ -332,6 +337,13 @@ def augment_batch(
     noise = None
     if params.noise_std > 0:
         noise = torch.randn((n, c, *size), generator=generator, device=images.device)
+    augment = _augment_fused if images.device.type == "cpu" else _augment_chunked
+    return augment(images, plan, params, noise, gain, size)
+
+
+def _augment_chunked(images, plan: _Plan, params: AugmentationParams, noise, gain, size) -> torch.Tensor:
+    """The views with batched tensor operations, chunk by chunk (any device)."""
+    n, c, h, w = images.shape
     out = torch.empty(n, c, *size, device=images.device)
     chunk = max(1, _CHUNK_ELEMENTS // (c * max(h * w, size[0] * size[1])))
     order, pieces = _chunks(plan, chunk)
@@ -343,6 +355,43 @@ def augment_batch(
         x = images.index_select(0, rows).float()
         chunk_noise = None if noise is None else noise.index_select(0, rows)
         out.index_copy_(0, rows, _augment_chunk(x, plan.take(piece), params, chunk_noise, gain))
+    return out
+
+
+def _split_taps(index: torch.Tensor, weight: torch.Tensor) -> tuple[np.ndarray, ...]:
+    """(n, size, 2) taps as four contiguous (n, size) arrays: both indices, both weights.
+
+    Unsigned indices: numba checks signed ones for wraparound, which stops the gather vectorizing.
+    """
+    index, weight = index.to(torch.int32).numpy().view(np.uint32), weight.numpy()
+    return tuple(np.ascontiguousarray(t[..., k]) for t in (index, weight) for k in (0, 1))
+
+
+def _significant_radii(kernels: torch.Tensor) -> np.ndarray:
+    """Per kernel, how many taps each side of the centre weigh 1e-8 or more: the others change
+    no float32 pixel, and a small sigma needs fewer taps than the largest."""
+    return ((kernels >= 1e-8).sum(dim=1) - 1).div(2, rounding_mode="floor").numpy()
+
+
+def _augment_fused(images, plan: _Plan, params: AugmentationParams, noise, gain, size) -> torch.Tensor:
+    """The views with the fused CPU kernel."""
+    from selfsup import augment_kernel  # numba: compiled on first use, then cached on disk
+
+    n, c = images.shape[:2]
+    source = images if images.dtype == torch.uint8 else images.float()
+    radius = _blur_radius(params, size) if bool(plan.blur.any()) else 0
+    kernels = _gaussian_kernels(plan.sigma, radius)
+    noise_std = params.noise_std if noise is not None else 0.0
+    noise = noise if noise is not None else torch.zeros(1, 1, 1, 1)
+    arrays = (
+        source.contiguous().numpy(), np.float32(gain),
+        plan.rows[0].numpy(), plan.rows[1].numpy(), *_split_taps(*plan.columns),
+        plan.jitter.numpy(), plan.brightness.numpy(), plan.contrast.numpy(), plan.saturation.numpy(),
+        params.saturation > 0 and c == 3, plan.gray.numpy(), _gray_weights(c, images.device).numpy(),
+        plan.blur.numpy(), kernels.numpy(), _significant_radii(kernels), plan.solarize.numpy(), noise.contiguous().numpy(), np.float32(noise_std),
+    )
+    out = torch.empty(n, c, *size)
+    augment_kernel.run(arrays, out.numpy())
     return out
 
 

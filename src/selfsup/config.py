@@ -37,7 +37,7 @@ class IngestionParams(_Strict):
     }
 
     @model_validator(mode="after")
-    def _sizes(self) -> "IngestionParams":
+    def _sizes(self) -> IngestionParams:
         if min(self.image_size) < 1:
             raise ValueError(f"image_size must be positive, got {list(self.image_size)}")
         missing = {"train_images", "train_labels", "test_images", "test_labels"} - set(self.idx_files)
@@ -76,7 +76,7 @@ class AugmentationParams(_Strict):
     solarize_p: float = Field(0.0, ge=0, le=1)
 
     @model_validator(mode="after")
-    def _ranges(self) -> "AugmentationParams":
+    def _ranges(self) -> AugmentationParams:
         _check_range("augmentation.crop_scale", self.crop_scale, 0.0, 1.0)
         _check_range("augmentation.crop_ratio", self.crop_ratio, 0.0, float("inf"))
         _check_range("augmentation.blur_sigma", self.blur_sigma, 0.0, float("inf"))
@@ -161,7 +161,7 @@ class MAEParams(_Strict):
     norm_pix_loss: bool = False  # targets standardised per patch: the paper's choice for 16×16 patches
 
     @model_validator(mode="after")
-    def _decoder_width(self) -> "MAEParams":
+    def _decoder_width(self) -> MAEParams:
         if self.decoder_dim % self.decoder_heads or self.decoder_dim % 4:
             raise ValueError(
                 f"decoder_dim={self.decoder_dim} must be divisible by decoder_heads={self.decoder_heads} "
@@ -178,7 +178,7 @@ class BEiTParams(_Strict):
     tokenizer_iterations: int = Field(30, ge=1)
 
     @model_validator(mode="after")
-    def _enough_patches(self) -> "BEiTParams":
+    def _enough_patches(self) -> BEiTParams:
         if self.tokenizer_patches < self.codebook_size:
             raise ValueError(
                 f"tokenizer_patches={self.tokenizer_patches} must be at least codebook_size={self.codebook_size}"
@@ -192,7 +192,7 @@ class DenoisingAEParams(_Strict):
     hidden_dim: int = Field(512, ge=1)
 
     @model_validator(mode="after")
-    def _corrupts(self) -> "DenoisingAEParams":
+    def _corrupts(self) -> DenoisingAEParams:
         if self.noise_std == 0 and self.mask_ratio == 0:
             raise ValueError("noise_std and mask_ratio are both 0: the input would not be corrupted")
         return self
@@ -208,7 +208,7 @@ class JigsawParams(_Strict):
     hidden_dim: int = Field(512, ge=1)
 
     @model_validator(mode="after")
-    def _permutations_exist(self) -> "JigsawParams":
+    def _permutations_exist(self) -> JigsawParams:
         available = factorial(self.grid**2)
         if self.num_permutations > available:
             raise ValueError(
@@ -242,7 +242,7 @@ class DistributedParams(_Strict):
     sync_batchnorm: bool = True  # batch-norm statistics over the global batch, as in one process
 
     @model_validator(mode="after")
-    def _nodes(self) -> "DistributedParams":
+    def _nodes(self) -> DistributedParams:
         if self.node_rank >= self.nnodes:
             raise ValueError(f"node_rank={self.node_rank} must be below nnodes={self.nnodes}")
         if self.nnodes > 1 and not self.rdzv_endpoint:
@@ -315,7 +315,7 @@ class PretrainingParams(_Strict):
         return _known(name, BACKBONES)
 
     @model_validator(mode="after")
-    def _batch_splits_over_processes(self) -> "PretrainingParams":
+    def _batch_splits_over_processes(self) -> PretrainingParams:
         world = self.distributed.world_size
         if self.batch_size % world or self.batch_size // world < 2:
             raise ValueError(
@@ -339,7 +339,7 @@ class EvaluationParams(_Strict):
     seed: int = 0
 
     @model_validator(mode="after")
-    def _positive(self) -> "EvaluationParams":
+    def _positive(self) -> EvaluationParams:
         if not self.knn_k or any(k < 1 for k in self.knn_k):
             raise ValueError(f"knn_k must be positive integers, got {list(self.knn_k)}")
         if any(not 0 < f < 1 for f in self.label_fractions):

@@ -9,6 +9,10 @@ import pandas as pd
 import pytest
 from kedro.io import DataCatalog, Version
 from kedro.runner import SequentialRunner
+from kedro_datasets.json import JSONDataset
+from kedro_datasets.matplotlib import MatplotlibDataset
+from kedro_datasets.pandas import ParquetDataset
+from kedro_datasets.text import TextDataset
 
 from selfsup.data.on_the_fly import OnTheFlyPlan
 from selfsup.datasets import EncoderCheckpointDataset, NpyDataset, ViewCacheDataset
@@ -20,10 +24,6 @@ from selfsup.pipelines import (
     pretraining,
     reporting,
 )
-from kedro_datasets.json import JSONDataset
-from kedro_datasets.matplotlib import MatplotlibDataset
-from kedro_datasets.pandas import ParquetDataset
-from kedro_datasets.text import TextDataset
 
 
 def catalog_for(tmp_path, parameters: dict) -> DataCatalog:

@@ -17,8 +17,9 @@ with which parameters; ``OnTheFlyPlan.bind(images)`` turns it into ``OnTheFlyVie
 
 from __future__ import annotations
 
+import functools
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -49,7 +50,6 @@ class OnTheFlyViews:
     positions: np.ndarray
     params: AugmentationParams
     key: str | None = None
-    _key: list = field(default_factory=list, repr=False)
 
     def __len__(self) -> int:
         return len(self.positions)
@@ -61,15 +61,15 @@ class OnTheFlyViews:
         h, w = self.params.output_size or (h, w)
         return int(c), int(h), int(w)
 
-    @property
+    @functools.cached_property
     def data_key(self) -> str:
         if self.key is not None:
             return self.key
-        if not self._key:
-            from selfsup.data.view_cache import cache_key  # the same content + parameters hash
+        from selfsup.data.view_cache import (
+            cache_key,  # the same content + parameters hash
+        )
 
-            self._key.append(cache_key(self.images, self.positions, self.params) + "-on-the-fly")
-        return self._key[0]
+        return cache_key(self.images, self.positions, self.params) + "-on-the-fly"
 
     def gather(self, rows: np.ndarray) -> torch.Tensor:
         """uint8 (B, C, H, W) of training images ``rows`` (indices into ``positions``), on the CPU.
@@ -96,19 +96,21 @@ class OnTheFlyViews:
         seed = self.params.seed if seed is None else seed
         n = min(n_images, len(self))
         rows = np.sort(np.random.default_rng(seed).choice(len(self), size=n, replace=False))
+        return self._views(rows, n_views, seed)
+
+    def preview(self, n_images: int, n_views: int) -> np.ndarray:
+        """uint8 (n, n_views, C, h, w): views of the first ``n_images`` training images."""
+        return self._views(np.arange(min(n_images, len(self))), n_views, self.params.seed)
+
+    def _views(self, rows: np.ndarray, n_views: int, seed: int) -> np.ndarray:
+        """uint8 views of training images ``rows``, generated 1,024 images at a time."""
         generator = torch.Generator().manual_seed(seed)
         chunks = []
-        for start in range(0, n, 1024):
+        for start in range(0, len(rows), 1024):
             chunk = self.gather(rows[start : start + 1024])
             chunks.append(to_uint8(self.generate(chunk, n_views, generator)).numpy())
         c, h, w = self.view_shape
         return np.concatenate(chunks) if chunks else np.zeros((0, n_views, c, h, w), dtype=np.uint8)
-
-    def preview(self, n_images: int, n_views: int) -> np.ndarray:
-        """uint8 (n, n_views, C, h, w): views of the first ``n_images`` training images."""
-        n = min(n_images, len(self))
-        generator = torch.Generator().manual_seed(self.params.seed)
-        return to_uint8(self.generate(self.gather(np.arange(n)), n_views, generator)).numpy()
 
 
 @dataclass(frozen=True)
@@ -128,9 +130,8 @@ def save_plan(directory: str | Path, plan: OnTheFlyPlan) -> None:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     (directory / PLAN_FILE).unlink(missing_ok=True)
-    with atomic_path(directory / POSITIONS_FILE) as tmp:
-        with open(tmp, "wb") as file:
-            np.save(file, np.asarray(plan.positions, dtype=np.int64), allow_pickle=False)
+    with atomic_path(directory / POSITIONS_FILE) as tmp, open(tmp, "wb") as file:
+        np.save(file, np.asarray(plan.positions, dtype=np.int64), allow_pickle=False)
     meta = {"mode": "on_the_fly", "key": plan.key, "n_images": len(plan.positions), "params": plan.params.model_dump(mode="json")}
     atomic_write_text(directory / PLAN_FILE, json.dumps(meta, indent=2))
 

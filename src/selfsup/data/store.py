@@ -40,7 +40,7 @@ class ScratchStore:
         self.directory = Path(directory)
         self.paths: list[Path] = []
 
-    def __enter__(self) -> "ScratchStore":
+    def __enter__(self) -> ScratchStore:
         return self
 
     def __exit__(self, error_type, error, traceback) -> None:
@@ -81,8 +81,7 @@ def persist_store(data: np.memmap, target: str | os.PathLike) -> None:
                 handle, {"descr": "|u1", "fortran_order": False, "shape": data.shape}
             )
             rows = max(1, _CHUNK // max(1, data[:1].nbytes))
-            for start in range(0, len(data), rows):
-                handle.write(np.ascontiguousarray(data[start : start + rows]).tobytes())
+            handle.writelines(np.ascontiguousarray(data[start : start + rows]).tobytes() for start in range(0, len(data), rows))
     finally:
         source.unlink(missing_ok=True)
 

@@ -50,9 +50,8 @@ class NpyDataset(AbstractVersionedDataset[np.ndarray, np.ndarray]):
             return
         data = np.asarray(data)
         check_free_space(path.parent, data.nbytes, f"{path} ({data.shape} {data.dtype})", "the image size or the dataset")
-        with atomic_path(path) as tmp:
-            with open(tmp, "wb") as handle:
-                np.save(handle, data, allow_pickle=False)
+        with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+            np.save(handle, data, allow_pickle=False)
         self._clear_version_cache()
 
     def _exists(self) -> bool:
