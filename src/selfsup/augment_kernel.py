@@ -17,6 +17,7 @@ the views do not depend on the thread count.
 from __future__ import annotations
 
 import functools
+import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numba
@@ -32,15 +33,6 @@ _STRIP = 1024
 @numba.njit(inline="always")
 def _unit(v):
     return min(max(v, np.float32(0.0)), np.float32(1.0))
-
-
-@numba.njit(inline="always")
-def _reflect(i, size):
-    if i < 0:
-        return -i
-    if i > size - 1:
-        return 2 * (size - 1) - i
-    return i
 
 
 @numba.njit(nogil=True, cache=True)
@@ -205,9 +197,10 @@ def views(images, gain, row_index, row_weight, column_a, column_b, weight_a, wei
     line = np.empty(width, np.float32)
     columns = np.empty((channels, height, w), np.float32)
     x = np.empty((channels, h, w), np.float32)
-    reach = kernels.shape[1]  # 2 radius + 1
-    padded = np.empty((h + reach) * (w + reach), np.float32)
-    scratch = np.empty(h * (w + reach), np.float32)
+    taps = kernels.shape[1]  # the widest kernel: 2 radius + 1
+    centre = taps // 2
+    padded = np.empty((h + taps) * (w + taps), np.float32)
+    scratch = np.empty(h * (w + taps), np.float32)
     for s in range(start, stop):
         scale = gain * brightness[s] if jitter[s] else gain
         _crop(images[s], scale, row_index[s], row_weight[s], column_a[s], column_b[s], weight_a[s], weight_b[s],
@@ -218,8 +211,7 @@ def views(images, gain, row_index, row_weight, column_a, column_b, weight_a, wei
         if gray[s]:
             _grayscale(planes, luma)
         if blur[s] and radii[s] > 0:
-            reach = kernels.shape[1] // 2
-            kernel = kernels[s, reach - radii[s] : reach + radii[s] + 1]
+            kernel = kernels[s, centre - radii[s] : centre + radii[s] + 1]
             for c in range(1 if gray[s] else channels):
                 _blur(planes[c], h, w, kernel, padded, scratch)
         noise_planes = noise[s if noise_std > 0 else 0].reshape(noise.shape[1], -1)
@@ -227,7 +219,8 @@ def views(images, gain, row_index, row_weight, column_a, column_b, weight_a, wei
 
 
 @functools.lru_cache(maxsize=4)
-def _pool(threads: int) -> ThreadPoolExecutor:
+def _pool(threads: int, pid: int) -> ThreadPoolExecutor:
+    """One pool per thread count and process: a forked child inherits the pool but not its threads."""
     return ThreadPoolExecutor(threads, thread_name_prefix="selfsup-augment")
 
 
@@ -240,6 +233,6 @@ def run(arrays: tuple, out: np.ndarray) -> None:
         views(*arrays, out, 0, n)
         return
     block = max(_MIN_SAMPLES_PER_THREAD, n // (8 * threads))
-    jobs = [_pool(threads).submit(views, *arrays, out, a, min(a + block, n)) for a in range(0, n, block)]
+    jobs = [_pool(threads, os.getpid()).submit(views, *arrays, out, a, min(a + block, n)) for a in range(0, n, block)]
     for job in jobs:
         job.result()
