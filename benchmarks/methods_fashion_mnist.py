@@ -11,8 +11,9 @@ the size of the images, so they train a ViT-Tiny (4×4 patches, depth below) on
 the last line is one JSON object with every row.
 
 Each finished row is kept in ``--rows-file`` and not run again for the same
-budget, so a long benchmark interrupted (or run in parts) resumes where it
-stopped; ``--fresh`` runs every row again.
+budget (the baselines, which train nothing, for any budget), so a long
+benchmark interrupted (or run in parts) resumes where it stopped; ``--fresh``
+runs every row again.
 
     python benchmarks/methods_fashion_mnist.py                 # 17 rows × ~4 min on 2 cores
     python benchmarks/methods_fashion_mnist.py --methods simclr,mae --budget-s 30
@@ -200,11 +201,12 @@ def main() -> None:
 
 
 def finished_rows(rows_file: Path, budget_s: float) -> dict[str, dict]:
-    """Rows already measured at this budget, the latest of each."""
+    """Rows already measured at this budget, the latest of each; the baselines train nothing,
+    so theirs serve every budget."""
     if not rows_file.exists():
         return {}
     rows = [json.loads(line) for line in rows_file.read_text().splitlines() if line.strip()]
-    return {r["row"]: r for r in rows if r["budget_s"] == budget_s}
+    return {r["row"]: r for r in rows if r["budget_s"] == budget_s or r["row"] in BASELINES}
 
 
 if __name__ == "__main__":
