@@ -65,9 +65,7 @@ class OnTheFlyViews:
     def data_key(self) -> str:
         if self.key is not None:
             return self.key
-        from selfsup.data.view_cache import (
-            cache_key,  # the same content + parameters hash
-        )
+        from selfsup.data.view_cache import cache_key  # the same content + parameters hash
 
         return cache_key(self.images, self.positions, self.params) + "-on-the-fly"
 

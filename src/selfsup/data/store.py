@@ -81,7 +81,8 @@ def persist_store(data: np.memmap, target: str | os.PathLike) -> None:
                 handle, {"descr": "|u1", "fortran_order": False, "shape": data.shape}
             )
             rows = max(1, _CHUNK // max(1, data[:1].nbytes))
-            handle.writelines(np.ascontiguousarray(data[start : start + rows]).tobytes() for start in range(0, len(data), rows))
+            for start in range(0, len(data), rows):
+                handle.write(np.ascontiguousarray(data[start : start + rows]).tobytes())
     finally:
         source.unlink(missing_ok=True)
 
