@@ -190,6 +190,37 @@ def test_vicreg_matches_reference(batch, weights):
     assert_same_values_and_gradients(fast, slow, (z1, z2))
 
 
+@pytest.mark.parametrize("batch", [3, 4])
+def test_wide_embeddings_match_references(batch):
+    """Batches narrower than the embedding go through n × n Gram matrices: same values, same gradients."""
+    z1, z2 = randn(batch, 9, seed=batch, scale=0.5), randn(batch, 9, seed=batch + 1, scale=1.5)
+    assert_same_values_and_gradients(barlow_twins(z1, z2, 0.25), barlow_twins_reference(z1, z2, 0.25), (z1, z2))
+    fast = vicreg(z1, z2, 25.0, 25.0, 1.0, gamma=1.0, eps=1e-4)
+    assert_same_values_and_gradients(fast, vicreg_reference(z1, z2, 25.0, 25.0, 1.0, 1.0, 1e-4), (z1, z2))
+
+
+def test_gram_path_is_accurate_in_float32_at_training_size():
+    """A 2,048-wide expander on 512 rows: the float32 Gram path against the float64 d × d product."""
+    z1 = torch.randn(512, 2048, generator=torch.Generator().manual_seed(0)) * 3
+    z2 = z1 + torch.randn(512, 2048, generator=torch.Generator().manual_seed(1))
+
+    def direct(z1, z2):
+        def standardise(z):
+            return (z - z.mean(0)) / torch.sqrt(z.var(0, unbiased=False) + 1e-5)
+
+        c = standardise(z1).T @ standardise(z2) / len(z1)
+        barlow = (1 - c.diagonal()).pow(2).sum() + (c.pow(2).sum() - c.diagonal().pow(2).sum()) / 2048
+        centred = z1 - z1.mean(0)
+        covariance = centred.T @ centred / (len(z1) - 1)
+        return barlow, (covariance.pow(2).sum() - covariance.diagonal().pow(2).sum()) / 2048
+
+    for float32, float64 in zip(
+        (barlow_twins(z1, z2, 1 / 2048), vicreg(z1, z1, 0.0, 0.0, 0.5)), direct(z1.double(), z2.double())
+    ):
+        assert float32.dtype == torch.float32
+        torch.testing.assert_close(float32.double(), float64, rtol=1e-4, atol=0)
+
+
 # --- DINO ---------------------------------------------------------------------
 
 

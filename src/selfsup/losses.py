@@ -115,9 +115,10 @@ def barlow_twins(z1: torch.Tensor, z2: torch.Tensor, off_diagonal_weight: float)
     standardised over the (global) batch; λ is ``off_diagonal_weight``.
     """
     z1, z2 = gather(z1), gather(z2)
-    c = _standardise(z1).T @ _standardise(z2) / z1.shape[0]
-    off_diagonal = ~torch.eye(c.shape[0], dtype=torch.bool, device=c.device)
-    return (1 - c.diagonal()).pow(2).sum() + off_diagonal_weight * c[off_diagonal].pow(2).sum()
+    n = z1.shape[0]
+    a, b = _standardise(z1), _standardise(z2)
+    c_diagonal = (a * b).sum(dim=0) / n
+    return (1 - c_diagonal).pow(2).sum() + off_diagonal_weight * _off_diagonal_square_sum(a, b) / n**2
 
 
 def _standardise(z: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
@@ -156,9 +157,23 @@ def _variance_hinge(z: torch.Tensor, gamma: float, eps: float) -> torch.Tensor:
 def _covariance_penalty(z: torch.Tensor) -> torch.Tensor:
     n, d = z.shape
     centred = z - z.mean(dim=0)
-    covariance = centred.T @ centred / (n - 1)
-    off_diagonal = ~torch.eye(d, dtype=torch.bool, device=z.device)
-    return covariance[off_diagonal].pow(2).sum() / d
+    return _off_diagonal_square_sum(centred, centred) / (n - 1) ** 2 / d
+
+
+def _off_diagonal_square_sum(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Σ_{i≠j} (aᵀb)_ij² for (n, d) ``a`` and ``b``: ‖aᵀb‖²_F minus the squared diagonal.
+
+    ‖aᵀb‖²_F = Σ (a aᵀ) ∘ (b bᵀ), so when the batch is small against the width the
+    n × n Gram matrices replace the d × d product: n²d multiply-adds per Gram against
+    nd², 4× fewer for VICReg's 2,048-wide expander on a batch of 512.
+    """
+    n, d = a.shape
+    if (n < d) if a is b else (2 * n < d):
+        gram_a = a @ a.T
+        squared_norm = (gram_a * (gram_a if a is b else b @ b.T)).sum()
+    else:
+        squared_norm = (a.T @ b).pow(2).sum()
+    return squared_norm - (a * b).sum(dim=0).pow(2).sum()
 
 
 @in_float32
