@@ -13,7 +13,7 @@ the last line is one JSON object with every row.
 Each finished row is kept in ``--rows-file`` and not run again for the same
 budget (the baselines, which train nothing, for any budget), so a long
 benchmark interrupted (or run in parts) resumes where it stopped; ``--fresh``
-runs every row again.
+runs every row again, ``--rerun a,b`` those rows.
 
     python benchmarks/methods_fashion_mnist.py                 # 300 s each: 14 rows × ~8 min on 2 cores
     python benchmarks/methods_fashion_mnist.py --methods simclr,mae --budget-s 30
@@ -183,6 +183,7 @@ def main() -> None:
     parser.add_argument("--subset", type=int, help="first N images of each split only (a smoke run; implies --no-write)")
     parser.add_argument("--rows-file", type=Path, default=ROOT / "benchmarks/methods_fashion_mnist.jsonl")
     parser.add_argument("--fresh", action="store_true", help="run every row again")
+    parser.add_argument("--rerun", default="", help="comma-separated rows to run again at this budget (after a fix)")
     parser.add_argument("--no-write", action="store_true", help="print the table, leave RESULTS.md alone")
     args = parser.parse_args()
     if args.row:
@@ -190,6 +191,8 @@ def main() -> None:
         return
     measured = [] if args.fresh or args.subset else measured_rows(args.rows_file)
     done = finished_rows(measured, args.budget_s)
+    for row in filter(None, args.rerun.split(",")):
+        done.pop(row, None)
     rows = []
     for row in [*BASELINES, *args.methods.split(",")]:
         if row not in done:

@@ -127,8 +127,8 @@ class VICRegParams(_Strict):
     covariance_weight: float = Field(1.0, ge=0)
     gamma: float = Field(1.0, gt=0)
     eps: float = Field(1e-4, gt=0)
-    projection_dim: int = Field(2048, ge=1)
-    hidden_dim: int = Field(2048, ge=1)
+    projection_dim: int = Field(512, ge=1)
+    hidden_dim: int = Field(512, ge=1)
 
 
 class DINOParams(_Strict):
