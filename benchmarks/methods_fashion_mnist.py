@@ -119,7 +119,7 @@ def run_row(row: str, budget_s: float, cache_root: Path, subset: int | None) -> 
         train_x, test_x = embed(encoder, train_images), embed(encoder, test_images)
         result["extraction_s"] = time.perf_counter() - started
     started = time.perf_counter()
-    predictions = protocol_predictions(train_x, train_y, test_x)
+    predictions, _ = protocol_predictions(train_x, train_y, test_x)
     result["metrics"] = score_predictions(predictions, test_y)
     result["evaluation_s"] = time.perf_counter() - started
     return result

@@ -334,7 +334,8 @@ class FeatureExtractionParams(_Strict):
 class EvaluationParams(_Strict):
     knn_k: tuple[int, ...] = (20, 200)
     label_fractions: tuple[float, ...] = (0.01, 0.1)
-    linear_max_iter: int = Field(1000, ge=1000)
+    linear_max_iter: int = Field(1000, ge=100)  # L-BFGS iterations of the probe's solver
+    device: Literal["auto", "cpu", "cuda"] = "auto"  # where the probe is solved
     n_clusters: int = Field(10, ge=2)  # k-means on unlabelled data only; labelled data uses the class count
     seed: int = 0
 

@@ -14,13 +14,11 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
 from sklearn.model_selection import train_test_split
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from selfsup.errors import ParameterError
+from selfsup.probe import TOLERANCE, Convergence, fit_linear_probe
 
 logger = logging.getLogger(__name__)
 
@@ -51,42 +49,69 @@ def _nearest_neighbours(train: torch.Tensor, test: torch.Tensor, k: int, chunk: 
     """Yield ``(rows, similarity, neighbours)`` for each chunk of test rows: the k training
     rows of largest float32 dot product (unit rows: cosine similarity), largest first.
 
-    Fast and still exact. A bf16 matrix product (AMX) of the rows rounded to bf16
-    screens every pair; only the pairs that could be among the k nearest get their
-    similarity computed in float32, and those decide.
+    Fast and still exact. A bf16 matrix product (AMX, AVX-512 BF16) screens every pair;
+    only the pairs that could be among the k nearest get their similarity computed in
+    float32, and those decide.
 
-    Why that is exact. With a = a' + e_a and b = b' + e_b (' = rounded to bf16),
-    a.b - a'.b' = e_a.b + a'.e_b, so |a.b - a'.b'| <= (|e_a| + max|e_b|) * n, n >= every
-    norm, rounded or not. Summing the exact products of bf16 values in float32, and any
-    float32 dot product, each add at most gamma * n^2, gamma = dim 2^-24 / (1 - dim 2^-24),
-    in any order of summation; rounding the sum (< 2) to bf16 adds at most 2^-8. So a
-    screened similarity is within ``epsilon`` (per test row) of the float32 one. Take
-    s <= the k-th largest screened similarity of a test row: k training rows have float32
-    similarity >= s - epsilon, and a pair screened below s - 2 epsilon has float32
-    similarity strictly below all k of them, so it is not among the k nearest, ties
-    included. Test rows where more than ``limit`` pairs pass that screen are searched in
-    full in float32 instead (degenerate data: many equal or near-equal similarities).
+    What is screened. For one test row a, the training rows rank by a.b, and with any
+    fixed centre m, a.b = (a - m).(b - m) + c_b + K_a, with c_b = b.m - mean_b(b.m) and
+    K_a constant along the row; so they rank by the score (a - m).(b - m) + c_b. The
+    screen is the bf16 product of [a - m, 1, 1] and [b - m, hi(c_b), lo(c_b)] (c_b split
+    into two bf16 numbers): features that all point one way (non-negative activations)
+    leave small residuals, and the screen's error shrinks with them.
+
+    Why that is exact. With a' = a - m = r + e_a (r = rounded to bf16) and likewise b',
+    a'.b' - r_a.r_b = e_a.b' + r_a.e_b, so |error| <= (|e_a| + max|e_b|) * n, n >= every
+    residual norm, rounded or not. Summing exact products of bf16 values in float32 adds
+    at most gamma * (n^2 + 2 max|c|), gamma = d 2^-24 / (1 - d 2^-24), in any order;
+    rounding the sum to bf16 at most 2^-8 * (n^2 + max|c|); splitting c_b loses what
+    ``split`` measures; and float32 arithmetic on the residuals, the offsets and the
+    final dot products (unit rows) adds less than ``slack``. So a screened score is
+    within ``epsilon`` (per test row) of the float32 similarity minus K_a. Take s <= the
+    k-th largest screened score of a test row: k training rows have float32 similarity
+    >= s + K_a - epsilon, and a pair screened below s - 2 epsilon has float32 similarity
+    strictly below all k of them, so it is not among the k nearest, ties included. Test
+    rows where more than ``limit`` pairs pass that screen are searched in full in float32
+    instead (degenerate data: many equal or near-equal similarities).
 
     The screen sorts nothing: training rows are taken ``group`` at a time, s is the k-th
-    largest of the groups' maxima (k groups each hold a similarity >= s), and only the
-    groups whose maximum passes are looked into.
+    largest of the groups' maxima (k groups each hold a score >= s), and only the groups
+    whose maximum passes are looked into.
     """
     n, dim = train.shape
     group = max(1, min(16, n // k))
     width = -(-n // group)
     limit = max(4 * k, n // 16)
-    rounded = torch.zeros(width * group, dim, dtype=torch.bfloat16)  # zero rows pad the last group
-    rounded[:n] = train
+    centre = train.mean(dim=0)
+    train_residual, test_residual = train - centre, test - centre
+    offset = train @ centre
+    offset -= offset.mean()
+    offset_hi = offset.bfloat16()
+    offset_lo = (offset - offset_hi.float()).bfloat16()
+    split = float((offset.double() - offset_hi.double() - offset_lo.double()).abs().max())
+    rounded = torch.zeros(width * group, dim + 2, dtype=torch.bfloat16)  # zero rows pad the last group
+    rounded[:n, :dim] = train_residual
+    rounded[:n, dim], rounded[:n, dim + 1] = offset_hi, offset_lo
     # Screen column g * width + p holds training row p * group + g: the groups are the slices
     # screen[:, g * width + p] over g (a vectorised max), and hits come out sorted by row.
-    screened = rounded.view(width, group, dim).transpose(0, 1).reshape(-1, dim)
+    screened = rounded.view(width, group, dim + 2).transpose(0, 1).reshape(-1, dim + 2)
     padding = (torch.arange(width * group).view(width, group).T.reshape(-1) >= n).nonzero().squeeze(1)
-    test_bf16 = test.bfloat16()
-    norm = (1 + 2.0**-8) * (1 + 1e-5)  # unit rows (or zero); rounding to bf16 grows a norm by <= 2^-8
-    gamma = dim * 2.0**-24 / (1 - dim * 2.0**-24)
-    train_error = float((train - rounded[:n].float()).norm(dim=1).max())
-    test_error = (test - test_bf16.float()).double().norm(dim=1)
-    epsilon = (test_error + train_error) * norm + 2 * gamma * norm**2 + 2.0**-8 + 1e-6
+    test_bf16 = torch.cat([test_residual, torch.ones(len(test), 2)], dim=1).bfloat16()
+    norm = max(float(train_residual.norm(dim=1).max()), float(test_residual.norm(dim=1).max())) * (1 + 2.0**-8)
+    largest_offset = float(offset.abs().max()) * (1 + 2.0**-8)
+    gamma = (dim + 2) * 2.0**-24 / (1 - (dim + 2) * 2.0**-24)
+    # float32: the final dot products of unit rows, the offsets b.m, the residuals
+    unit_gamma = dim * 2.0**-24 / (1 - dim * 2.0**-24) * (1 + 1e-5) ** 2
+    slack = unit_gamma * (1 + float(centre.norm())) + 2.0**-20 * (norm**2 + largest_offset) + 1e-6
+    train_error = float((train_residual - rounded[:n, :dim].float()).norm(dim=1).max())
+    test_error = (test_residual - test_bf16[:, :dim].float()).double().norm(dim=1)
+    epsilon = (
+        (test_error + train_error) * norm
+        + gamma * (norm**2 + 2 * largest_offset)
+        + 2.0**-8 * (norm**2 + largest_offset)
+        + split
+        + slack
+    )
     buffer = torch.empty(min(chunk, len(test)), len(screened), dtype=torch.bfloat16)  # reused: no page faults
     for start in range(0, len(test), chunk):
         rows = slice(start, start + chunk)
@@ -146,11 +171,16 @@ def knn_accuracy(train_x, train_y, test_x, test_y, k: int) -> float:
     return float(np.mean(knn_predictions(train_x, train_y, test_x, [k])[k] == test_y))
 
 
-def linear_probe(train_x, train_y, test_x, max_iter: int = 1000) -> np.ndarray:
-    """Test-set predictions of LogisticRegression (lbfgs, C=1) on standardised features."""
-    probe = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, solver="lbfgs", max_iter=max_iter))
-    probe.fit(train_x, train_y)
-    return probe.predict(test_x)
+def linear_probe(train_x, train_y, test_x, max_iter: int = 1000, device="cpu") -> tuple[np.ndarray, Convergence]:
+    """Test-set predictions of the standardised logistic-regression probe (C=1; see
+    ``selfsup.probe``), and how its solver ended."""
+    probe = fit_linear_probe(train_x, train_y, max_iter=max_iter, device=device)
+    if not probe.convergence.converged:
+        logger.warning(
+            "linear probe stopped at evaluation.linear_max_iter=%d with max |gradient| %.2e (> %.0e); raise it",
+            max_iter, probe.convergence.max_gradient, TOLERANCE,
+        )
+    return probe.predict(test_x), probe.convergence
 
 
 def label_fraction(labels: np.ndarray, fraction: float, seed: int = 0) -> np.ndarray:
@@ -204,9 +234,10 @@ def protocol_predictions(
     label_fractions=(0.01, 0.1),
     max_iter: int = 1000,
     seed: int = 0,
-) -> dict[str, np.ndarray]:
-    """Every protocol's test-set predictions, keyed like the metrics row; ``kmeans`` holds the
-    cluster of each test row (k = number of train classes)."""
+    device="cpu",
+) -> tuple[dict[str, np.ndarray], dict[str, dict]]:
+    """Every protocol's test-set predictions, keyed like the metrics row (``kmeans`` holds the
+    cluster of each test row, k = number of train classes), and each probe's convergence."""
     too_large = [k for k in knn_k if k > len(train_x)]
     if too_large:
         raise ParameterError(
@@ -214,11 +245,14 @@ def protocol_predictions(
         )
     subsets = {fraction: label_fraction(train_y, fraction, seed) for fraction in label_fractions}
     predictions = {f"knn_k{k}": predicted for k, predicted in knn_predictions(train_x, train_y, test_x, knn_k).items()}
-    predictions["linear"] = linear_probe(train_x, train_y, test_x, max_iter)
-    for fraction, subset in subsets.items():
-        predictions[fraction_key(fraction)] = linear_probe(train_x[subset], train_y[subset], test_x, max_iter)
+    probes = {"linear": (train_x, train_y)}
+    probes.update({fraction_key(f): (train_x[subset], train_y[subset]) for f, subset in subsets.items()})
+    convergence = {}
+    for key, (x, y) in probes.items():
+        predictions[key], ended = linear_probe(x, y, test_x, max_iter, device)
+        convergence[key] = ended.as_dict()
     predictions["kmeans"] = kmeans_labels(test_x, len(np.unique(train_y)))
-    return predictions
+    return predictions, convergence
 
 
 def score_predictions(predictions: dict[str, np.ndarray], test_y: np.ndarray) -> dict[str, float]:
@@ -239,7 +273,7 @@ def evaluate_features(
     seed: int = 0,
 ) -> dict[str, float]:
     """One row of the protocol for one set of features."""
-    predictions = protocol_predictions(train_x, train_y, test_x, knn_k, label_fractions, max_iter, seed)
+    predictions, _ = protocol_predictions(train_x, train_y, test_x, knn_k, label_fractions, max_iter, seed)
     return score_predictions(predictions, test_y)
 
 

@@ -11,6 +11,7 @@ from tqdm.auto import tqdm
 from selfsup.config import EvaluationParams, validate
 from selfsup.evaluate import evaluate_unlabelled, kmeans_labels, protocol_predictions, score_predictions
 from selfsup.features import feature_matrix, features_frame, split_arrays
+from selfsup.train import resolve_device
 
 logger = logging.getLogger(__name__)
 
@@ -44,12 +45,13 @@ def evaluate(
     for name, table in tqdm(rows.items(), desc="evaluating", unit="feature set", disable=None):
         if labelled.any():
             train_x, train_y, test_x, test_y = split_arrays(table[labelled])
-            predictions = protocol_predictions(
+            predictions, convergence = protocol_predictions(
                 train_x, train_y, test_x,
                 knn_k=params.knn_k, label_fractions=params.label_fractions,
-                max_iter=params.linear_max_iter, seed=params.seed,
+                max_iter=params.linear_max_iter, seed=params.seed, device=resolve_device(params.device),
             )
             metrics[name] = score_predictions(predictions, test_y)
+            metrics.setdefault("probe_convergence", {})[name] = convergence
             if name == "ssl":
                 ssl_predictions = _prediction_table(table[labelled], predictions["linear"], predictions["kmeans"])
         else:
