@@ -10,7 +10,6 @@ from tqdm.auto import tqdm
 from selfsup.models import Encoder
 
 
-@torch.inference_mode()
 def embed(
     encoder: Encoder,
     images: np.ndarray,
@@ -24,16 +23,30 @@ def embed(
     embeddings by cosine, and on Fashion-MNIST unit-length features cluster better
     (k-means NMI 0.626 against 0.616, same encoder); kNN (cosine) is unchanged.
     """
-    encoder = encoder.to(device, memory_format=torch.channels_last).eval()
-    out = np.empty((len(images), encoder.feature_dim), dtype=np.float32)
+    return embed_each([encoder], images, batch_size, device, normalize)[0]
+
+
+@torch.inference_mode()
+def embed_each(
+    encoders: list[Encoder],
+    images: np.ndarray,
+    batch_size: int = 512,
+    device: str | torch.device = "cpu",
+    normalize: bool = True,
+) -> list[np.ndarray]:
+    """``embed`` for several encoders in one pass over the images: each batch is read and
+    converted once, then fed to every encoder."""
+    encoders = [encoder.to(device, memory_format=torch.channels_last).eval() for encoder in encoders]
+    outs = [np.empty((len(images), encoder.feature_dim), dtype=np.float32) for encoder in encoders]
     for start in tqdm(range(0, len(images), batch_size), desc="embedding", unit="batch", disable=None):
         batch = torch.from_numpy(np.array(images[start : start + batch_size]))
         batch = batch.to(device).float().div_(255.0).contiguous(memory_format=torch.channels_last)
-        features = encoder(batch).float()
-        if normalize:
-            features = torch.nn.functional.normalize(features, dim=1)
-        out[start : start + len(batch)] = features.cpu().numpy()
-    return out
+        for encoder, out in zip(encoders, outs):
+            features = encoder(batch).float()
+            if normalize:
+                features = torch.nn.functional.normalize(features, dim=1)
+            out[start : start + len(batch)] = features.cpu().numpy()
+    return outs
 
 
 def feature_columns(dim: int) -> list[str]:

@@ -1,6 +1,6 @@
 from kedro.pipeline import Node, Pipeline
 
-from selfsup.pipelines.feature_extraction.nodes import extract_features, extract_random_init_features
+from selfsup.pipelines.feature_extraction.nodes import extract_features
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -8,15 +8,9 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 extract_features,
-                inputs=["encoder", "images", "image_index", "params:feature_extraction"],
-                outputs="features",
-                name="extract_features",
-            ),
-            Node(
-                extract_random_init_features,
                 inputs=["encoder", "images", "image_index", "params:feature_extraction", "params:pretraining.seed"],
-                outputs="random_init_features",
-                name="extract_random_init_features",
+                outputs=["features", "random_init_features"],
+                name="extract_features",
             ),
         ]
     )
