@@ -9,7 +9,7 @@ The usual recipe: torchvision transforms on PIL images (random resized crop
   reported apart) with the default parameters (float32, fused AdamW);
 - ``selfsup`` (the headline ``ratio``): the view cache with the options
   recommended for this machine, listed under ``selfsup_options``:
-  ``mixed_precision_cpu`` (bf16 autocast) when the CPU has AMX bf16 units;
+  ``mixed_precision_cpu`` (bf16 autocast) when the CPU has bf16 units (AMX or AVX-512 BF16);
 - ``selfsup_on_the_fly``: the same options, views generated per batch
   (``augmentation.mode: on_the_fly``) instead of read from the cache.
 

@@ -93,14 +93,14 @@ def test_collapse_monitor_reads_the_encoder_at_the_last_step():
     assert result.summary["collapsed"] is False
 
 
-def test_bf16_on_cpu_is_opt_in_and_needs_amx(monkeypatch, caplog):
+def test_bf16_on_cpu_is_opt_in_and_needs_bf16_units(monkeypatch, caplog):
     from selfsup import train
 
     float32 = pretrain(tiny_views(), tiny_params(epochs=1, device="cpu"))
     monkeypatch.setattr(train, "cpu_has_bf16_units", lambda: False)
     with caplog.at_level("WARNING", logger="selfsup.train"):
         fallback = pretrain(tiny_views(), tiny_params(epochs=1, device="cpu", mixed_precision_cpu=True))
-    assert "no AMX bf16 units; training in float32" in caplog.text
+    assert "no bf16 units (AMX or AVX-512 BF16); training in float32" in caplog.text
     assert fallback.history["loss"].tolist() == float32.history["loss"].tolist()
     monkeypatch.setattr(train, "cpu_has_bf16_units", lambda: True)
     bf16 = pretrain(tiny_views(), tiny_params(epochs=1, device="cpu", mixed_precision_cpu=True))
