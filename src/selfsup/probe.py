@@ -12,15 +12,16 @@ it has one optimum. The stopping rule is scikit-learn's, max |gradient| over W a
 most ``tolerance``, but tighter than its default 1e-4: the objective is badly
 conditioned (a tiny penalty, nearly separable classes), and at 1e-4 a probe's test
 accuracy can sit 0.004 from the optimum's (Fashion-MNIST raw pixels, 10 % of the
-labels); at 3e-5 every Fashion-MNIST probe measured was within 0.0005 of it.
+labels); at 3e-5 it was within 0.0005 there and on the SSL features' all-label probe.
 
 How it is fast, on the same optimum:
 
 - Preconditioned L-BFGS. Correlated features (raw pixels above all) make the curvature
   span orders of magnitude; the change of variables W = V T, T = (Σ + μ I)^(-1/2) with Σ
   the features' covariance, makes it near-isotropic in V. The penalty and the gradient
-  test are computed on W, so this changes the path, never the optimum: tens of
-  iterations instead of hundreds.
+  test are computed on W, so this changes the path, never the optimum (on Fashion-MNIST,
+  170 iterations to 3e-5 where scikit-learn's lbfgs takes 794 to 1e-4; 562 on raw
+  pixels, where it stops unconverged at 1,000).
 - One pass over the data per evaluation: the loss and its gradient are computed chunk by
   chunk (a chunk of rows stays in cache for both products), in float32 with the loss
   summed in float64.
