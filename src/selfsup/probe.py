@@ -95,7 +95,6 @@ def fit_linear_probe(
 
 def _standardisation(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """StandardScaler's mean and scale (sums in float64): population std, 1 where a feature is constant."""
-    x = x.float()
     mean = x.sum(dim=0, dtype=torch.float64) / len(x)
     std = ((x - mean.float()).square().sum(dim=0, dtype=torch.float64) / len(x)).sqrt()
     return mean.float(), torch.where(std > 1e-7 * mean.abs().clamp(min=1), std, 1.0).float()
