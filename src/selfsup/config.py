@@ -20,8 +20,9 @@ class _Strict(BaseModel):
 
 
 class IngestionParams(_Strict):
-    dataset: Literal["digits", "idx", "folder", "array"] = "digits"
+    dataset: Literal["digits", "idx", "folder", "array", "cifar10", "cifar100"] = "digits"
     path: str | None = None
+    download: bool = False  # cifar10 / cifar100: fetch the official archive into path when it is not there
     test_fraction: float = Field(0.2, gt=0, lt=1)
     seed: int = 0
     channels: Literal[1, 3] = 3

@@ -9,7 +9,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from selfsup.data.readers import decode_images, list_image_files
+from selfsup.data.folders import decode_images
+from selfsup.data.trees import list_image_files
 from selfsup.errors import DataError, MissingInputError
 from selfsup.features import embed, feature_columns
 from selfsup.train import encoder_from_checkpoint, resolve_device

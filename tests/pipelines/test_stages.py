@@ -68,7 +68,7 @@ def test_ingestion_writes_store_and_index(run_stage, tmp_path):
     images = catalog.load("images")
     index = catalog.load("image_index")
     assert isinstance(images, np.memmap) and images.dtype == np.uint8 and images.shape == (1797, 1, 8, 8)
-    assert list(index.columns) == ["id", "split", "label", "source"]
+    assert list(index.columns) == ["id", "split", "label", "class_name", "source"]
     assert index["id"].is_unique
     assert (index["split"] == "test").sum() == 360
     summary = json.loads((tmp_path / "data_summary.json").read_text())

@@ -1,4 +1,4 @@
-"""File readers that turn IDX files, NumPy arrays and image folders into uint8 (N, C, H, W).
+"""File readers that turn IDX files, NumPy arrays and image files into uint8 (N, C, H, W).
 
 Plain library code (NumPy, Pillow, stdlib): no Kedro here, so the readers can be tested
 and reused on their own. Every error names the file or folder it is about.
@@ -6,28 +6,20 @@ and reused on their own. Every error names the file or folder it is about.
 
 from __future__ import annotations
 
-import functools
 import gzip
-import logging
 import math
 import os
 import struct
 import zipfile
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from collections.abc import Sequence
+from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps
-from tqdm.auto import tqdm
 
 from selfsup.data.store import Allocate, allocate_in_memory
-from selfsup.errors import DataError, MissingInputError, NotAFolderError
-
-logger = logging.getLogger(__name__)
-
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+from selfsup.errors import DataError
 
 _GZIP_MAGIC = b"\x1f\x8b"
 # IDX type codes; multi-byte items are stored big-endian.
@@ -280,30 +272,12 @@ class ImageDecodeError(DataError):
         self.reason = reason
 
 
-def list_image_files(folder: str | os.PathLike) -> list[Path]:
-    """Every image file under ``folder`` (recursive), sorted by relative path.
+def decode_image(
+    path: str | os.PathLike | BinaryIO, channels: int, size: tuple[int, int], name: str | None = None
+) -> np.ndarray:
+    """Decode one image file (a path, or an open binary file called ``name``) to uint8 (channels, H, W).
 
-    Image files are those with an extension in ``IMAGE_EXTENSIONS`` (any case). Hidden
-    files and folders (name starting with '.') are skipped, and so is everything in them.
-    """
-    root = Path(folder)
-    if not root.exists():
-        raise MissingInputError(f"{root}: image folder does not exist")
-    if not root.is_dir():
-        raise NotAFolderError(f"{root}: expected an image folder, found a file")
-    found = []
-    for directory, subfolders, files in os.walk(root):
-        subfolders[:] = [name for name in subfolders if not name.startswith(".")]
-        found.extend(
-            Path(directory, name)
-            for name in files
-            if not name.startswith(".") and Path(name).suffix.lower() in IMAGE_EXTENSIONS
-        )
-    return sorted(found, key=lambda file: file.relative_to(root).parts)
-
-
-def decode_image(path: str | os.PathLike, channels: int, size: tuple[int, int]) -> np.ndarray:
-    """Decode one image file to uint8 (channels, H, W) with ``size == (H, W)``.
+    ``size == (H, W)``.
 
     Conversion: the EXIF orientation is applied; 16-bit greyscale is divided by 257;
     32-bit integer ('I') and float ('F') images are clipped at 0, floats within [0, 1]
@@ -318,9 +292,9 @@ def decode_image(path: str | os.PathLike, channels: int, size: tuple[int, int]) 
     when shrinking, so large reductions are antialiased too.
 
     Any decode problem (unknown format, truncated or corrupt data) raises
-    ``ImageDecodeError`` (a ValueError) whose message is ``"path: reason"``.
+    ``ImageDecodeError`` (a ValueError) whose message is ``"path: reason"`` (``name`` for a file object).
     """
-    _check_target(channels, size)
+    check_target(channels, size)
     try:
         with Image.open(path) as image:
             image.load()
@@ -328,14 +302,14 @@ def decode_image(path: str | os.PathLike, channels: int, size: tuple[int, int]) 
             image = _to_channels(image, channels)
             image = ImageOps.fit(image, (size[1], size[0]), method=Image.Resampling.BICUBIC)
     except _DECODE_ERRORS as error:
-        raise ImageDecodeError(path, f"{type(error).__name__}: {error}") from error
+        raise ImageDecodeError(name or path, f"{type(error).__name__}: {error}") from error
     pixels = np.asarray(image, dtype=np.uint8)
     if pixels.ndim == 2:
         return pixels[None, :, :]
     return np.ascontiguousarray(pixels.transpose(2, 0, 1))
 
 
-def _check_target(channels: int, size: Sequence[int]) -> None:
+def check_target(channels: int, size: Sequence[int]) -> None:
     if channels not in (1, 3):
         raise DataError(f"channels must be 1 (greyscale) or 3 (RGB), got {channels}")
     if len(size) != 2 or min(size) < 1:
@@ -376,170 +350,3 @@ def _composite_on_black(image: Image.Image) -> Image.Image:
     rgba = image.convert("RGBA")
     black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
     return Image.alpha_composite(black, rgba).convert("RGB")
-
-
-# ------------------------------------------------------------------ image folders
-
-
-@dataclass(frozen=True)
-class FolderImages:
-    """What ``read_image_folder`` found.
-
-    ``images`` is uint8 (N, C, H, W); ``paths`` the images' POSIX paths relative to the
-    folder, in the same order; ``labels`` int64 (N,) indices into ``class_names``, or
-    None for a flat folder (then ``class_names`` is empty); ``skipped`` the
-    (relative path, reason) of files that could not be decoded under ``on_error="skip"``.
-    """
-
-    images: np.ndarray
-    paths: list[str]
-    labels: np.ndarray | None
-    class_names: list[str]
-    skipped: list[tuple[str, str]]
-
-
-def read_image_folder(
-    folder: str | os.PathLike,
-    channels: int,
-    size: tuple[int, int],
-    workers: int = 2,
-    on_error: str = "fail",
-    progress: bool = True,
-    allocate: Allocate = allocate_in_memory,
-) -> FolderImages:
-    """Decode every image under ``folder`` to uint8 (N, channels, H, W).
-
-    Layout: if every image lies in a first-level subfolder (folder/CLASS/...), the sorted
-    subfolder names are the classes 0..K-1; if every image lies directly in ``folder``
-    the set is unlabeled; a mix is an error. Class names come from all files found, so a
-    class whose files were all skipped keeps its index.
-
-    Images are decoded as ``decode_image`` describes, ``workers`` at a time, in the
-    order of ``list_image_files``, straight into one array from ``allocate``. ``on_error``:
-    "fail" raises the first undecodable file's ``ImageDecodeError``; "skip" logs a
-    warning per file, leaves it out and lists it in ``skipped``.
-    """
-    root = Path(folder)
-    _check_decoding(channels, size, workers, on_error)
-    files, paths, class_names, labels = folder_layout(root)
-    progress_label = f"decoding {root.name}" if progress else None
-    images, kept, failures = decode_images(files, channels, size, workers, on_error, progress_label, allocate)
-    skipped = [(paths[index], reason) for index, reason in failures]
-    for path, reason in skipped:
-        logger.warning("skipping %s: %s", root / path, reason)
-    if len(skipped) == len(files):
-        raise DataError(f"{root}: none of the {len(files)} image files could be decoded")
-
-    return FolderImages(
-        images=images,
-        paths=[paths[index] for index in kept],
-        labels=None if labels is None else labels[kept],
-        class_names=class_names,
-        skipped=skipped,
-    )
-
-
-def folder_layout(root: Path) -> tuple[list[Path], list[str], list[str], np.ndarray | None]:
-    """The image files under ``root``, their relative paths, class names and labels (None: unlabeled)."""
-    files = list_image_files(root)
-    if not files:
-        raise DataError(f"{root}: no image files found (looked for {', '.join(IMAGE_EXTENSIONS)})")
-    paths = [file.relative_to(root).as_posix() for file in files]
-    return files, paths, *_labels_from_layout(paths, root)
-
-
-def decode_images(
-    files: Sequence[Path],
-    channels: int,
-    size: tuple[int, int],
-    workers: int = 2,
-    on_error: str = "fail",
-    progress_label: str | None = None,
-    allocate: Allocate = allocate_in_memory,
-) -> tuple[np.ndarray, list[int], list[tuple[int, str]]]:
-    """Decode ``files`` into uint8 (n_kept, channels, H, W) from ``allocate``, ``workers`` at a time.
-
-    Returns the images, the indices into ``files`` they came from, and the (index, reason)
-    of the files left out under ``on_error="skip"``; "fail" raises the first ``ImageDecodeError``.
-    A progress bar is shown when ``progress_label`` is given and the output is a terminal.
-    """
-    _check_decoding(channels, size, workers, on_error)
-    images = allocate((len(files), channels, *size))
-    decode = functools.partial(decode_image, channels=channels, size=size)
-    failures = _decode_into(images, list(files), decode, workers, on_error == "fail", progress_label)
-    kept = _drop_rows(images, [index for index, _ in failures])
-    return images[: len(kept)], kept, failures
-
-
-def _check_decoding(channels: int, size: Sequence[int], workers: int, on_error: str) -> None:
-    _check_target(channels, size)
-    if on_error not in ("fail", "skip"):
-        raise DataError(f"on_error must be 'fail' or 'skip', got {on_error!r}")
-    if workers < 1:
-        raise DataError(f"workers must be at least 1, got {workers}")
-
-
-def _labels_from_layout(paths: list[str], root: Path) -> tuple[list[str], np.ndarray | None]:
-    """Class names and labels from first-level subfolders, or ([], None) for a flat folder."""
-    nested = [path for path in paths if len(PurePosixPath(path).parts) > 1]
-    if not nested:
-        return [], None
-    if len(nested) < len(paths):
-        flat = next(path for path in paths if len(PurePosixPath(path).parts) == 1)
-        raise DataError(
-            f"{root}: images lie both directly in the folder (e.g. {flat}) and in subfolders "
-            f"(e.g. {nested[0]}); put every image in a class subfolder for a labeled set, "
-            "or none for an unlabeled one"
-        )
-    class_of_path = [PurePosixPath(path).parts[0] for path in paths]
-    class_names = sorted(set(class_of_path))
-    index_of_class = {name: index for index, name in enumerate(class_names)}
-    return class_names, np.array([index_of_class[name] for name in class_of_path], dtype=np.int64)
-
-
-def _decode_into(
-    images: np.ndarray,
-    files: list[Path],
-    decode: Callable[[Path], np.ndarray],
-    workers: int,
-    fail_fast: bool,
-    progress_label: str | None,
-) -> list[tuple[int, str]]:
-    """Decode ``files[i]`` into ``images[i]`` in parallel; the (index, reason) of failures.
-
-    Threads suffice because Pillow releases the GIL while decoding. With ``fail_fast``
-    the first failure in file order is raised and the decodes not yet started are
-    cancelled (``Executor.map`` cancels them when its iterator raises).
-    """
-
-    def decode_one(index: int) -> str | None:
-        try:
-            images[index] = decode(files[index])
-        except ImageDecodeError as error:
-            if fail_fast:
-                raise
-            return error.reason
-        return None
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = tqdm(
-            pool.map(decode_one, range(len(files))),
-            total=len(files),
-            desc=progress_label,
-            unit="image",
-            disable=None if progress_label else True,
-        )
-        return [(index, reason) for index, reason in enumerate(results) if reason is not None]
-
-
-def _drop_rows(images: np.ndarray, dropped: list[int]) -> list[int]:
-    """Move the kept rows of ``images`` to its front, in place; returns their old indices.
-
-    In place rather than ``images[kept]`` so memory stays at one output array.
-    """
-    dropped_set = set(dropped)
-    kept = [index for index in range(len(images)) if index not in dropped_set]
-    for destination, source in enumerate(kept):
-        if destination != source:
-            images[destination] = images[source]
-    return kept

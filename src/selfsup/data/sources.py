@@ -10,15 +10,10 @@ import pandas as pd
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
-from selfsup.data.readers import (
-    folder_layout,
-    read_array_file,
-    read_array_outline,
-    read_idx,
-    read_idx_pair,
-    read_idx_shape,
-    read_image_folder,
-)
+from selfsup.data import cifar
+from selfsup.data.folders import FolderImages, folder_layout, read_image_folder
+from selfsup.data.trees import FolderTree, is_archive
+from selfsup.data.readers import read_array_file, read_array_outline, read_idx, read_idx_pair, read_idx_shape
 from selfsup.data.store import Allocate, allocate_in_memory
 from selfsup.errors import DataError, MissingInputError
 
@@ -26,7 +21,7 @@ from selfsup.errors import DataError, MissingInputError
 @dataclass(frozen=True)
 class ImageSet:
     images: np.ndarray  # uint8 (N, C, H, W)
-    index: pd.DataFrame  # id, split, label (nullable), source
+    index: pd.DataFrame  # id, split, label (nullable), class_name (nullable), source
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (file, reason) left out
 
     def __post_init__(self) -> None:
@@ -40,13 +35,22 @@ class ImageSet:
             )
 
 
-def make_index(ids, splits, labels, source: str) -> pd.DataFrame:
-    """The ``image_index`` contract: id, split, label (nullable Int64), source."""
+def make_index(ids, splits, labels, source: str, class_names: list[str] | None = None) -> pd.DataFrame:
+    """The ``image_index`` contract: id, split, label (nullable Int64), class_name (nullable), source.
+
+    ``class_names[label]`` names each labelled image; without ``class_names`` the column is null.
+    """
+    label_column = pd.Series(labels, dtype="Int64")
+    names = pd.Series(pd.NA, index=label_column.index, dtype="string")
+    if class_names:
+        labelled = label_column.notna()
+        names[labelled] = np.asarray(class_names, dtype=object)[label_column[labelled].to_numpy(dtype=np.int64)]
     return pd.DataFrame(
         {
             "id": pd.Series(ids, dtype="string"),
             "split": pd.Series(splits, dtype="string"),
-            "label": pd.Series(labels, dtype="Int64"),
+            "label": label_column,
+            "class_name": names,
             "source": pd.Series([source] * len(ids), dtype="string"),
         }
     )
@@ -81,7 +85,8 @@ def digits(params) -> ImageSet:
     labels = bunch.target.astype(np.int64)
     ids = [f"digits-{i:05d}" for i in range(len(pixels))]
     splits = stratified_split(labels, params.test_fraction, params.seed)
-    return ImageSet(pixels[:, None, :, :], make_index(ids, splits, labels, "sklearn.digits"))
+    names = [str(digit) for digit in bunch.target_names]
+    return ImageSet(pixels[:, None, :, :], make_index(ids, splits, labels, "sklearn.digits", names))
 
 
 def idx(params) -> ImageSet:
@@ -118,19 +123,79 @@ def array(params, allocate: Allocate = allocate_in_memory) -> ImageSet:
 
 
 def folder(params, allocate: Allocate = allocate_in_memory) -> ImageSet:
-    """An image folder; first-level subfolders are classes, a flat folder is unlabeled."""
-    path = _required_path(params)
+    """An image folder or archive in any layout of ``selfsup.data.layout``; split folders are kept."""
+    return _folder_set(_required_path(params), params, allocate)
+
+
+def _folder_set(path: Path, params, allocate: Allocate) -> ImageSet:
     read = read_image_folder(
         path, channels=params.channels, size=tuple(params.image_size),
         workers=params.workers, on_error=params.on_error, allocate=allocate,
     )
-    return ImageSet(read.images, _split_index(read.paths, read.labels, str(path), params), skipped=read.skipped)
+    return ImageSet(read.images, _folder_index(read, str(path), params), skipped=read.skipped)
+
+
+def _folder_index(read: FolderImages, source: str, params) -> pd.DataFrame:
+    """The given split when the tree has a held-out split folder, else one made here."""
+    if read.splits is not None and (read.splits == "test").any():
+        return make_index(read.paths, read.splits, read.labels, source, read.class_names)
+    index = _split_index(read.paths, read.labels, source, params)
+    return make_index(index["id"], index["split"], read.labels, source, read.class_names)
+
+
+def cifar_set(params, allocate: Allocate = allocate_in_memory) -> ImageSet:
+    """CIFAR-10 / CIFAR-100 from the official archive, its extracted folder, or a split image tree.
+
+    ``ingestion.path`` is the archive, the folder, or a folder holding either; with
+    ``ingestion.download`` and none of them there, the archive is downloaded into it first.
+    Any other folder or archive of images (e.g. a JPEG copy) is read as an image tree,
+    and must have its own train and test split folders.
+    """
+    path = _given_path(params)
+    official = cifar.find_official(path, params.dataset)
+    if official is None and _holds_images(path):
+        read = _folder_set(path, params, allocate)
+        if not (read.index["split"] == "test").any():
+            raise DataError(
+                f"{path}: neither the official {cifar.FORMATS[params.dataset].archive} nor a tree with "
+                "train/ and test/ split folders"
+            )
+        return read
+    if official is None:
+        official = _download_or_fail(path, params)
+    read = cifar.read_official(official, params.dataset)
+    counters = {"train": 0, "test": 0}
+    ids = []
+    for split in read.splits:
+        ids.append(f"{split}-{counters[split]:05d}")
+        counters[split] += 1
+    return ImageSet(read.images, make_index(ids, read.splits, read.labels, read.source, read.class_names))
+
+
+def _holds_images(path: Path) -> bool:
+    if path.is_file():
+        return is_archive(path)
+    return path.is_dir() and bool(FolderTree(path).paths)
+
+
+def _download_or_fail(path: Path, params) -> Path:
+    form = cifar.FORMATS[params.dataset]
+    if not params.download:
+        raise MissingInputError(
+            f"ingestion.path={params.path!r} holds neither {form.archive} nor {form.folder}/; put the "
+            "official archive there, point ingestion.path at it, or set ingestion.download: true"
+        )
+    return cifar.download_official(path.parent if path.name == form.archive else path, params.dataset)
+
+
+def _given_path(params) -> Path:
+    if not params.path:
+        raise DataError(f"ingestion.path is required for ingestion.dataset={params.dataset!r}")
+    return Path(params.path).expanduser()
 
 
 def _required_path(params) -> Path:
-    if not params.path:
-        raise DataError(f"ingestion.path is required for ingestion.dataset={params.dataset!r}")
-    path = Path(params.path).expanduser()
+    path = _given_path(params)
     if not path.exists():
         raise MissingInputError(f"ingestion.path={params.path!r} does not exist")
     return path
@@ -151,9 +216,10 @@ def _split_index(ids, labels, source: str, params) -> pd.DataFrame:
     return make_index(ids, splits, labels, source)
 
 
-READERS = {"digits": digits, "idx": idx, "array": array, "folder": folder}
-# Readers that decode into an allocated store; digits and IDX files are read whole (at most ~100 MB).
-STREAMING_READERS = {"array", "folder"}
+READERS = {"digits": digits, "idx": idx, "array": array, "folder": folder, "cifar10": cifar_set, "cifar100": cifar_set}
+# Readers that decode into an allocated store; digits, IDX files and the official CIFAR
+# batches are read whole (at most ~200 MB).
+STREAMING_READERS = {"array", "folder", "cifar10", "cifar100"}
 
 
 def load_image_set(params, allocate: Allocate = allocate_in_memory) -> ImageSet:
@@ -181,6 +247,8 @@ def outline_image_set(params) -> DatasetOutline:
     if params.dataset == "digits":
         labels = load_digits().target.astype(np.int64)
         return _split_outline((8, 8), labels, len(labels), "sklearn.digits", params)
+    if params.dataset in cifar.FORMATS:
+        return _cifar_outline(params)
     path = _required_path(params)
     if params.dataset == "idx":
         shape = read_idx_shape(_idx_file(path, params, "train_images"))
@@ -189,8 +257,29 @@ def outline_image_set(params) -> DatasetOutline:
     if params.dataset == "array":
         shape, labels = read_array_outline(path)
         return _split_outline(tuple(shape[2:]), labels, shape[0], path.name, params)
-    _, paths, _, labels = folder_layout(path)
-    return _split_outline(tuple(params.image_size), labels, len(paths), str(path), params)
+    return _folder_outline(path, params)
+
+
+def _folder_outline(path: Path, params) -> DatasetOutline:
+    paths, layout = folder_layout(path)
+    if not layout.has_held_out:
+        return _split_outline(tuple(params.image_size), layout.labels, len(paths), str(path), params)
+    train = layout.splits == "train"
+    labels = None if layout.labels is None else layout.labels[train]
+    return DatasetOutline(tuple(params.image_size), int(train.sum()), labels)
+
+
+def _cifar_outline(params) -> DatasetOutline:
+    """Read from the official batches (a second or two); before a download, only the official size."""
+    path = _given_path(params)
+    official = cifar.find_official(path, params.dataset)
+    if official is None and _holds_images(path):
+        return _folder_outline(path, params)
+    if official is None:
+        return DatasetOutline((32, 32), cifar.FORMATS[params.dataset].n_train, None)
+    read = cifar.read_official(official, params.dataset)
+    train = np.asarray(read.splits) == "train"
+    return DatasetOutline((32, 32), int(train.sum()), read.labels[train])
 
 
 def _split_outline(image_size, labels, count: int, source: str, params) -> DatasetOutline:
