@@ -1,4 +1,4 @@
-"""Shared bits of the benchmark scripts: machine description and the JSON line."""
+"""Shared bits of the benchmark scripts: machine description, timing and the JSON line."""
 
 from __future__ import annotations
 
@@ -23,6 +23,12 @@ def best_time(run: Callable[[], object], repeats: int = 3) -> float:
         run()
         best = min(best, time.perf_counter() - started)
     return best
+
+
+def synchronise(device: torch.device) -> None:
+    """Wait for the device's queued work, so that a wall-clock reading includes it."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def emit(result: dict) -> None:

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import emit
+from _common import emit, synchronise
 
 from selfsup.config import PretrainingParams
 from selfsup.methods import build_method
@@ -55,11 +55,6 @@ def reset_peak(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.empty_cache()
         torch.cuda.reset_peak_memory_stats(device)
-
-
-def synchronise(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def model_only(views: np.ndarray, params: PretrainingParams, device: torch.device, steps: int, warmup: int) -> float:
