@@ -29,16 +29,20 @@ with the project's own parts:
   kNN accuracy over epochs; ``knn_accuracy`` here is the final one, the best
   is ``knn_accuracy_best``.
 
-Data: the CIFAR-10 JPEG archive (``--data``), decoded in memory. These are the
-JPEG-decoded pixels, not the exact originals: accuracies are close to, not
-identical with, those on the official arrays.
+Data: ``--data``, read by ``selfsup.data`` (``ingestion.dataset: cifar10``): by
+default the CIFAR-10 JPEG archive ``../shared/datasets/cifar10-jpeg.tar.gz``
+(from the repository root; ``{train,test}/<class>/NNNN.jpg``), decoded in
+memory, nothing extracted; the official ``cifar-10-python.tar.gz`` is read too.
+JPEG-decoded pixels are not the exact originals: accuracies on them are close
+to, not identical with, those on the official arrays.
 
 Prints one JSON line per method; the kNN accuracies go to stderr as they are
 measured. ``images_per_s`` counts training images (two views each) over the
 training time alone, kNN evaluations excluded (``minutes_per_epoch`` likewise;
-``wall_minutes`` includes them). ``--smoke`` trains on 80 images (8 of each
-class from the archive, or random images when there is no archive, as ``data``
-says) for 1 epoch at batch 16 on the CPU, kNN with k = 80: its numbers mean nothing.
+``wall_minutes`` includes them). ``--smoke`` trains on 80 images (the first 8 of
+each class of the train split, the test split keeping 4 of each, or random
+images when there is nothing at ``--data``, as ``data`` says) for 1 epoch at
+batch 16 on the CPU, kNN with k = 80: its numbers mean nothing.
 
     python benchmarks/gpu_cifar10.py                          # on a CUDA machine, SimCLR then BYOL
     python benchmarks/gpu_cifar10.py --methods byol --epochs 100
@@ -48,18 +52,20 @@ says) for 1 epoch at batch 16 on the CPU, kNN with k = 80: its numbers mean noth
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _cifar10_archive import LabelledImages, read_cifar10_archive
 from _common import emit, synchronise
 
-from selfsup.config import AugmentationParams, PretrainingParams
+from selfsup.config import AugmentationParams, IngestionParams, PretrainingParams
+from selfsup.data import ImageSet, load_image_set
 from selfsup.data.on_the_fly import OnTheFlyViews
 from selfsup.evaluate import knn_accuracy
 from selfsup.features import embed
@@ -96,15 +102,33 @@ def learning_rate(batch_size: int) -> float:
     return 0.06 * batch_size / 128
 
 
+@dataclass(frozen=True)
+class LabelledImages:
+    images: np.ndarray  # uint8 (N, 3, 32, 32)
+    labels: np.ndarray  # int64 (N,)
+
+
 def load_cifar10(path: Path, smoke: bool) -> tuple[dict[str, LabelledImages], str]:
     """Both splits and where they came from; with ``smoke`` a few images of each class, or
-    random images when there is no archive at ``path``."""
+    random images when there is nothing at ``path``."""
     if path.exists():
-        splits, _ = read_cifar10_archive(path, SMOKE_PER_CLASS if smoke else None)
-        return splits, f"cifar10 archive {path.name}"
+        params = IngestionParams(dataset="cifar10", path=str(path), workers=os.cpu_count() or 1)
+        return split_image_set(load_image_set(params), SMOKE_PER_CLASS if smoke else None), f"cifar10 {path.name}"
     if not smoke:
-        sys.exit(f"no CIFAR-10 archive at {path}: pass --data")
+        sys.exit(f"no CIFAR-10 at {path}: pass --data")
     return synthetic_splits(), "synthetic: random uint8 32x32 RGB images, random labels"
+
+
+def split_image_set(image_set: ImageSet, per_class: dict[str, int] | None) -> dict[str, LabelledImages]:
+    """The train and test images and labels; ``per_class``: only the first that many of each class."""
+    splits = {}
+    for split in ("train", "test"):
+        rows = image_set.index[image_set.index["split"] == split]
+        if per_class is not None:
+            rows = rows.groupby("label").head(per_class[split])
+        positions = rows.index.to_numpy()  # the index's row labels are the images' positions
+        splits[split] = LabelledImages(image_set.images[positions], rows["label"].to_numpy(np.int64))
+    return splits
 
 
 def synthetic_splits() -> dict[str, LabelledImages]:

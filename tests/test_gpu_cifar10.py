@@ -1,5 +1,5 @@
-"""benchmarks/gpu_cifar10.py runs end to end on CPU with --smoke, reads the CIFAR-10 archive, and
-refuses a full run without CUDA."""
+"""benchmarks/gpu_cifar10.py runs end to end on CPU with --smoke, keeps a few images of each class
+for it, and refuses a full run without CUDA."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 import torch
 
+from selfsup.data import ImageSet
+from selfsup.data.sources import make_index
 from tests.conftest import PROJECT_ROOT
 
 SCRIPT = PROJECT_ROOT / "benchmarks" / "gpu_cifar10.py"
-ARCHIVE = PROJECT_ROOT.parent / "shared" / "datasets" / "cifar10-jpeg.tar.gz"
 
 
 def run_script(*args: str) -> subprocess.CompletedProcess:
@@ -45,18 +46,21 @@ def test_smoke_run_on_synthetic_images_reports_both_methods(tmp_path):
         assert line["anchor"] == {"simclr": 0.83, "byol": 0.84}
 
 
-@pytest.mark.skipif(not ARCHIVE.exists(), reason=f"no CIFAR-10 archive at {ARCHIVE}")
-def test_the_archive_reader_keeps_the_first_images_of_each_class_of_each_split(monkeypatch):
+def test_smoke_keeps_the_first_images_of_each_class_of_each_split(monkeypatch):
     monkeypatch.syspath_prepend(str(SCRIPT.parent))
-    from _cifar10_archive import read_cifar10_archive
+    from gpu_cifar10 import split_image_set
 
-    splits, classes = read_cifar10_archive(ARCHIVE, {"train": 3, "test": 2})
-    assert classes == sorted(classes) and len(classes) == 10 and "airplane" in classes
-    for split, per_class in (("train", 3), ("test", 2)):
-        images, labels = splits[split].images, splits[split].labels
-        assert images.shape == (10 * per_class, 3, 32, 32) and images.dtype == np.uint8
-        np.testing.assert_array_equal(np.bincount(labels), [per_class] * 10)
-        assert images.std() > 0
+    labels = np.tile(np.arange(3), 4)  # 12 images per split, 4 of each of 3 classes
+    splits = np.repeat(["test", "train"], len(labels))
+    images = np.arange(2 * len(labels), dtype=np.uint8).repeat(3 * 32 * 32).reshape(-1, 3, 32, 32)
+    ids = [f"{i:02d}" for i in range(len(images))]
+    image_set = ImageSet(images, make_index(ids, splits, np.tile(labels, 2), "test"))
+    kept = split_image_set(image_set, {"train": 2, "test": 1})
+    np.testing.assert_array_equal(kept["train"].labels, [0, 1, 2, 0, 1, 2])
+    np.testing.assert_array_equal(kept["train"].images[:, 0, 0, 0], [12, 13, 14, 15, 16, 17])
+    np.testing.assert_array_equal(kept["test"].labels, [0, 1, 2])
+    np.testing.assert_array_equal(kept["test"].images[:, 0, 0, 0], [0, 1, 2])
+    assert len(split_image_set(image_set, None)["train"].labels) == 12
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present")
