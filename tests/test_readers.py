@@ -414,7 +414,7 @@ def test_undecodable_file_skipped_on_request(tmp_path, make_bad, caplog):
     save_image(tmp_path / "a.png", solid("L", (4, 4), 50))
     make_bad(tmp_path / bad_name)
     save_image(tmp_path / "c.png", solid("L", (4, 4), 150))
-    with caplog.at_level(logging.WARNING, logger="selfsup.data.readers"):
+    with caplog.at_level(logging.WARNING, logger="selfsup.data.folders"):
         read = read_image_folder(tmp_path, channels=1, size=(4, 4), on_error="skip", progress=False)
     assert read.paths == ["a.png", "c.png"]
     assert [int(image.max()) for image in read.images] == [50, 150]

@@ -11,7 +11,8 @@ import pytest
 
 from selfsup.hooks import tracked_metrics
 from selfsup.report import comparison_html, comparison_table, git_commit
-from selfsup.report.figures import collapse_monitor
+from selfsup.data.sources import make_index
+from selfsup.report.figures import class_names, cluster_montage, collapse_monitor, confusion_matrix
 from selfsup.report.html import png_bytes, render_html
 
 METRICS = {
@@ -68,3 +69,20 @@ def test_tracked_metrics_are_flat_finite_numbers():
     flat = tracked_metrics({**METRICS, "run": {**METRICS["run"], "final_embedding_std": float("nan")}})
     assert flat["ssl.knn_k20"] == 0.9 and flat["run.wall_time_s"] == 12.5
     assert "run.method" not in flat and "run.collapsed" not in flat and "run.final_embedding_std" not in flat
+
+
+def test_class_names_label_the_confusion_matrix_and_the_cluster_montage():
+    index = make_index(["a", "b", "c", "d"], ["test"] * 4, [0, 1, 1, None], "x", ["cat", "dog"])
+    names = class_names(index)
+    assert names == {0: "cat", 1: "dog"}
+    predictions = pd.DataFrame(
+        {"id": ["a", "b", "c"], "label": [0, 1, 1], "linear": [0, 1, 0], "kmeans_cluster": [0, 1, 1]}
+    )
+    matrix = confusion_matrix(predictions, names)
+    assert [tick.get_text() for tick in matrix.axes[0].get_yticklabels()] == ["cat", "dog"]
+    images = np.zeros((4, 1, 4, 4), dtype=np.uint8)
+    montage = cluster_montage(images, index, predictions, per_cluster=2, names=names)
+    row_labels = [axis.get_ylabel() for axis in montage.axes[::2]]
+    assert row_labels == ["0 (1)\ncat 100%", "1 (2)\ndog 100%"]
+    unnamed = confusion_matrix(predictions)
+    assert [tick.get_text() for tick in unnamed.axes[0].get_yticklabels()] == ["0", "1"]

@@ -160,9 +160,13 @@ def _class_names(batches: dict[str, dict], form: CifarFormat, path: Path) -> lis
 
 
 class _ArraysOnly(pickle.Unpickler):
-    """Builds NumPy arrays and plain containers only; anything else is refused."""
+    """Builds NumPy arrays and plain containers only; anything else is refused.
+
+    ``_codecs.encode`` is how protocol-2 pickles written by Python 3 store bytes.
+    """
 
     _ALLOWED = {
+        ("_codecs", "encode"),
         ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
         ("numpy", "ndarray"), ("numpy", "dtype"),
         ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),

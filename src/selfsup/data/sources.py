@@ -124,14 +124,18 @@ def array(params, allocate: Allocate = allocate_in_memory) -> ImageSet:
 
 def folder(params, allocate: Allocate = allocate_in_memory) -> ImageSet:
     """An image folder or archive in any layout of ``selfsup.data.layout``; split folders are kept."""
-    return _folder_set(_required_path(params), params, allocate)
+    path = _required_path(params)
+    return _folder_set(path, _read_folder(path, params, allocate), params)
 
 
-def _folder_set(path: Path, params, allocate: Allocate) -> ImageSet:
-    read = read_image_folder(
+def _read_folder(path: Path, params, allocate: Allocate) -> FolderImages:
+    return read_image_folder(
         path, channels=params.channels, size=tuple(params.image_size),
         workers=params.workers, on_error=params.on_error, allocate=allocate,
     )
+
+
+def _folder_set(path: Path, read: FolderImages, params) -> ImageSet:
     return ImageSet(read.images, _folder_index(read, str(path), params), skipped=read.skipped)
 
 
@@ -154,13 +158,13 @@ def cifar_set(params, allocate: Allocate = allocate_in_memory) -> ImageSet:
     path = _given_path(params)
     official = cifar.find_official(path, params.dataset)
     if official is None and _holds_images(path):
-        read = _folder_set(path, params, allocate)
-        if not (read.index["split"] == "test").any():
+        read = _read_folder(path, params, allocate)
+        if read.splits is None or not (read.splits == "test").any():
             raise DataError(
                 f"{path}: neither the official {cifar.FORMATS[params.dataset].archive} nor a tree with "
                 "train/ and test/ split folders"
             )
-        return read
+        return _folder_set(path, read, params)
     if official is None:
         official = _download_or_fail(path, params)
     read = cifar.read_official(official, params.dataset)

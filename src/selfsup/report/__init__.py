@@ -51,10 +51,11 @@ def build_report(
     }
     if has_splits:
         plans["retrieval_grid"] = lambda: figures.retrieval_grid(images, image_index, features, seed=seed)
+    names = figures.class_names(image_index)
     if labelled:
-        plans["confusion_matrix"] = lambda: figures.confusion_matrix(test_predictions)
+        plans["confusion_matrix"] = lambda: figures.confusion_matrix(test_predictions, names)
     if len(test_predictions):
-        plans["cluster_montage"] = lambda: figures.cluster_montage(images, image_index, test_predictions)
+        plans["cluster_montage"] = lambda: figures.cluster_montage(images, image_index, test_predictions, names=names)
     if len(views):
         on_the_fly = (parameters.get("augmentation") or {}).get("mode") == "on_the_fly"
         plans["augmentation_preview"] = lambda: figures.augmentation_preview(

@@ -166,8 +166,18 @@ def _normalised(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-def confusion_matrix(predictions: pd.DataFrame) -> Figure:
-    """Linear-probe predictions against the true labels of the test split (row-normalised)."""
+def class_names(image_index: pd.DataFrame) -> dict[int, str]:
+    """Label → class name, from the index's ``class_name`` column where the dataset names its classes."""
+    if "class_name" not in image_index:
+        return {}
+    named = image_index[image_index["label"].notna() & image_index["class_name"].notna()]
+    return dict(zip(named["label"].astype(int), named["class_name"].astype(str)))
+
+
+def confusion_matrix(predictions: pd.DataFrame, names: dict[int, str] | None = None) -> Figure:
+    """Linear-probe predictions against the true labels of the test split (row-normalised),
+    the classes named by ``names`` (label → name) where given."""
+    names = names or {}
     classes = np.unique(np.concatenate([predictions["label"].astype(int), predictions["linear"].astype(int)]))
     position = {c: i for i, c in enumerate(classes)}
     counts = np.zeros((len(classes), len(classes)), dtype=np.int64)
@@ -180,8 +190,9 @@ def confusion_matrix(predictions: pd.DataFrame) -> Figure:
     for (i, j), count in np.ndenumerate(counts):
         if count:
             axis.text(j, i, str(count), ha="center", va="center", fontsize=7, color="white" if rates[i, j] > 0.5 else "black")
-    axis.set_xticks(range(len(classes)), classes, fontsize=7)
-    axis.set_yticks(range(len(classes)), classes, fontsize=7)
+    tick_labels = [names.get(int(label), str(label)) for label in classes]
+    axis.set_xticks(range(len(classes)), tick_labels, fontsize=7, rotation=90 if names else 0)
+    axis.set_yticks(range(len(classes)), tick_labels, fontsize=7)
     axis.set_xlabel("predicted by the linear probe")
     axis.set_ylabel("true label")
     accuracy = np.trace(counts) / counts.sum()
@@ -191,8 +202,13 @@ def confusion_matrix(predictions: pd.DataFrame) -> Figure:
     return figure
 
 
-def cluster_montage(images: np.ndarray, image_index: pd.DataFrame, predictions: pd.DataFrame, per_cluster: int = 12) -> Figure:
-    """A row of test images per k-means cluster of the SSL features, with the cluster's size."""
+def cluster_montage(
+    images: np.ndarray, image_index: pd.DataFrame, predictions: pd.DataFrame, per_cluster: int = 12,
+    names: dict[int, str] | None = None,
+) -> Figure:
+    """A row of test images per k-means cluster of the SSL features, with the cluster's size and,
+    for labelled images, its most common class (named by ``names`` where given) and that class's share."""
+    names = names or {}
     clusters = sorted(predictions["kmeans_cluster"].unique())
     figure = Figure(figsize=(0.9 * per_cluster + 1.2, 0.95 * len(clusters) + 0.6))
     axes = figure.subplots(len(clusters), per_cluster, squeeze=False)
@@ -206,10 +222,19 @@ def cluster_montage(images: np.ndarray, image_index: pd.DataFrame, predictions: 
                 _show(axis, images[positions[column]])
             else:
                 axis.axis("off")
-        axes[row, 0].set_ylabel(f"{cluster} ({len(members)})", fontsize=7, rotation=0, ha="right", va="center")
+        axes[row, 0].set_ylabel(_cluster_label(cluster, members, names), fontsize=7, rotation=0, ha="right", va="center")
     figure.suptitle("k-means clusters of the test features: cluster (size), first images", fontsize=9)
     figure.tight_layout()
     return figure
+
+
+def _cluster_label(cluster: int, members: pd.DataFrame, names: dict[int, str]) -> str:
+    label = f"{cluster} ({len(members)})"
+    labels = members["label"].dropna().astype(int)
+    if labels.empty:
+        return label
+    common = int(labels.mode().iloc[0])
+    return f"{label}\n{names.get(common, common)} {np.mean(labels == common):.0%}"
 
 
 def augmentation_preview(
