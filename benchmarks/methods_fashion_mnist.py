@@ -3,7 +3,7 @@
 Each row runs in its own process (so its peak memory is its own): the
 `fashion_mnist` environment's parameters, `pretraining.time_budget_s` set to
 the budget, the method's defaults from `parameters_pretraining.yml`, then the
-DESIGN.md protocol on the 10,000 test images (fitted on the 60,000 train
+evaluation protocol on the 10,000 test images (fitted on the 60,000 train
 images) through the same library calls as the pipelines. CNN methods train the
 environment's small CNN on its 20×20 views; MAE and BEiT need a ViT and views
 the size of the images, so they train a ViT-Tiny (4×4 patches, depth below) on

@@ -1,4 +1,4 @@
-"""The evaluation protocol of DESIGN.md, on frozen features.
+"""The evaluation protocol (README, "Evaluation protocol"), on frozen features.
 
 kNN (cosine, 1/distance votes), a standardised logistic-regression probe on all
 labels and on stratified label fractions, and k-means clustering scored by NMI,

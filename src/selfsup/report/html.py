@@ -100,7 +100,7 @@ def render_html(
 <h1>{html.escape(title)}</h1>
 <nav>{nav}</nav>
 {alert}
-<h2 id="metrics-section">Metrics (test split; DESIGN.md protocol)</h2>
+<h2 id="metrics-section">Metrics (test split; the evaluation protocol)</h2>
 <p>The same protocol on the SSL features and on two baselines: the raw pixels and an untrained
 encoder of the same architecture. A number without its baselines is not a result.</p>
 {metrics_table(metrics)}

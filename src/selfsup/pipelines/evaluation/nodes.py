@@ -1,4 +1,4 @@
-"""Evaluation: the DESIGN.md protocol on SSL features and both baselines."""
+"""Evaluation: the protocol (README, "Evaluation protocol") on SSL features and both baselines."""
 
 from __future__ import annotations
 
