@@ -9,16 +9,40 @@ from pathlib import Path
 
 from kedro.framework.hooks import hook_impl
 
+from selfsup.adapt import has_auto, resolve_auto
 from selfsup.config import SCHEMAS
 from selfsup.preflight import validate_run
 
 
 class ValidateParametersHook:
+    """Before any node runs: ``auto`` parameters chosen from the images, then every stage validated."""
+
     @hook_impl
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
         values = {section: catalog.load(f"params:{section}") for section in SCHEMAS if f"params:{section}" in catalog}
+        if has_auto(values):
+            values = resolve_auto(values)
+            _replace_parameters(catalog, values)
         used = {section for section in values if f"params:{section}" in pipeline.inputs()}
         validate_run(values, used)
+
+
+def _replace_parameters(catalog, values: dict[str, dict]) -> None:
+    """Every ``params:`` entry of the catalog (sections, their keys, ``parameters``) set to ``values``."""
+    everything = {**catalog.load("parameters"), **values} if "parameters" in catalog else dict(values)
+    catalog["parameters"] = everything
+    for section, section_values in values.items():
+        catalog[f"params:{section}"] = section_values
+        for name, value in _flattened(section_values, f"params:{section}"):
+            if name in catalog:
+                catalog[name] = value
+
+
+def _flattened(values: dict, prefix: str):
+    for key, value in values.items():
+        yield f"{prefix}.{key}", value
+        if isinstance(value, dict):
+            yield from _flattened(value, f"{prefix}.{key}")
 
 
 def tracked_metrics(metrics: dict) -> dict[str, float]:

@@ -33,7 +33,7 @@ _IDX_DTYPES = {
 }
 _SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
 # What Pillow raises for unreadable, truncated or malformed files.
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, Image.DecompressionBombError)
+DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, Image.DecompressionBombError)
 # Rows converted at a time when scaling non-uint8 arrays, to bound the float temporaries.
 _SCALE_CHUNK_BYTES = 1 << 26
 
@@ -301,7 +301,7 @@ def decode_image(
             image = ImageOps.exif_transpose(image)
             image = _to_channels(image, channels)
             image = ImageOps.fit(image, (size[1], size[0]), method=Image.Resampling.BICUBIC)
-    except _DECODE_ERRORS as error:
+    except DECODE_ERRORS as error:
         raise ImageDecodeError(name or path, f"{type(error).__name__}: {error}") from error
     pixels = np.asarray(image, dtype=np.uint8)
     if pixels.ndim == 2:
