@@ -111,7 +111,8 @@ def run(name: str, folder: Path) -> dict:
         "batch_size": metrics["run"]["batch_size"], "steps": metrics["run"]["steps"],
         "images_per_s": round(metrics["run"]["images_per_s"]),
     }
-    smallest_fraction = min((k for k in metrics["ssl"] if k.startswith("linear_")), default=None)
+    fractions = [k for k in metrics["ssl"] if k.startswith("linear_") and k.endswith("pct")]
+    smallest_fraction = min(fractions, key=lambda k: int(k.removeprefix("linear_").removesuffix("pct")), default=None)
     rows = {
         row: {k: metrics[row][k] for k in (*KEYS, smallest_fraction) if k in metrics[row]}
         for row in ("ssl", "raw_pixels", "random_init")

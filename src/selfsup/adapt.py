@@ -128,8 +128,14 @@ def choose_parameters(profile: ImageProfile) -> dict[str, dict[str, tuple[Any, s
     """The value and reason for each parameter that may be ``auto``, by section."""
     image_size = _image_size(profile)
     side = min(image_size)
-    views = [round(VIEW_SCALE * length) for length in image_size] if side >= 24 else list(image_size)
+    smaller_views = side >= 24
+    views = [round(VIEW_SCALE * length) for length in image_size] if smaller_views else list(image_size)
+    view_reason = (
+        f"views {VIEW_SCALE:.0%} of the side from 24 pixels up: more steps per minute, and random resized "
+        "crops enlarge objects about as much" if smaller_views else "images under 24 pixels are cropped at their own size"
+    )
     colour = "their colour varies" if profile.colour else "they are grey (no sampled image has colour)"
+    blur_reason = f"{side}-pixel images: " + ("blur would erase their detail" if side <= 32 else "blur as SimCLR at larger sizes")
     batch = _batch_size(profile.train)
     return {
         "ingestion": {
@@ -137,13 +143,10 @@ def choose_parameters(profile: ImageProfile) -> dict[str, dict[str, tuple[Any, s
             "image_size": (list(image_size), _size_reason(profile, image_size)),
         },
         "augmentation": {
-            "output_size": (views, f"views {VIEW_SCALE:.0%} of the side from 24 pixels up: more steps per minute, "
-                            "and random resized crops enlarge objects about as much" if side >= 24
-                            else "images under 24 pixels are cropped at their own size"),
+            "output_size": (views, view_reason),
             "saturation": (0.4 if profile.colour else 0.0, colour),
             "grayscale_p": (0.2 if profile.colour else 0.0, colour),
-            "blur_p": (0.0 if side <= 32 else 0.5, f"{side}-pixel images: " + (
-                "blur would erase their detail" if side <= 32 else "blur as SimCLR at larger sizes")),
+            "blur_p": (0.0 if side <= 32 else 0.5, blur_reason),
         },
         "pretraining": {
             "batch_size": (batch, f"{profile.train} training images: at least 4 batches per epoch, at most 256"),
@@ -181,8 +184,10 @@ def _evaluation_choices(profile: ImageProfile) -> dict[str, tuple[Any, str]]:
     fractions = [f for f in (0.01, 0.1, 0.5) if _gives_every_class_an_example(profile.train_labels, f)][:2] or [0.5]
     return {
         "knn_k": (ks, f"k = 20 and 200, at most the {labelled} labelled training images"),
-        "label_fractions": (fractions, f"the smallest of 1 %, 10 %, 50 % that leave each of {profile.classes} "
-                            f"classes an example (smallest class: {profile.smallest_class} training images)"),
+        "label_fractions": (fractions, (
+            f"the smallest of 1 %, 10 %, 50 % that leave each of {profile.classes} classes an example "
+            f"(smallest class: {profile.smallest_class} training images)"
+        )),
         "n_clusters": (profile.classes, f"{profile.classes} classes"),
     }
 

@@ -14,6 +14,7 @@ import pickle
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -81,7 +82,7 @@ def _first_folder(archive: Path) -> str | None:
 
 def download_official(folder: Path, variant: str) -> Path:
     """Download the official archive into ``folder`` (checked by MD5); one error when it cannot."""
-    from torchvision.datasets.utils import download_url  # noqa: PLC0415 (torchvision loads slowly)
+    from torchvision.datasets.utils import download_url  # imported here: torchvision loads slowly
 
     form = FORMATS[variant]
     folder.mkdir(parents=True, exist_ok=True)
@@ -165,7 +166,7 @@ class _ArraysOnly(pickle.Unpickler):
     ``_codecs.encode`` is how protocol-2 pickles written by Python 3 store bytes.
     """
 
-    _ALLOWED = {
+    _ALLOWED: ClassVar[set[tuple[str, str]]] = {
         ("_codecs", "encode"),
         ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
         ("numpy", "ndarray"), ("numpy", "dtype"),
