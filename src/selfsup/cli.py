@@ -1,17 +1,21 @@
-"""Project commands: Kedro's own ``run``, with input errors shown as one line.
+"""Project commands: Kedro's own ``run``, with input errors shown as one line and list parameters.
 
 Kedro loads ``<package>.cli`` and lets its commands override the built-in
 ones. ``kedro run`` keeps every option; an ``InputError`` (a bad parameter,
 file or dataset) ends the run with ``Error: <message>`` and exit code 2
 instead of a traceback. Any other exception is a bug and keeps its traceback.
+``--params`` is split on top-level commas only, so a list can be given:
+``--params augmentation.output_size=[24,24],pretraining.epochs=5``.
 """
 
 from __future__ import annotations
 
+import copy
 import functools
 
 import click
 from kedro.framework.cli.project import run as kedro_run
+from omegaconf import OmegaConf
 
 from selfsup.errors import InputError
 
@@ -44,6 +48,43 @@ def _one_line_input_errors(callback):
     return run
 
 
+def split_top_level(value: str) -> list[str]:
+    """``value`` split at the commas outside brackets and braces; empty items dropped."""
+    items, current, depth = [], [], 0
+    for char in value:
+        depth += (char in "[{") - (char in "]}")
+        if char == "," and depth <= 0:
+            items.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    items.append("".join(current))
+    return [item.strip() for item in items if item.strip()]
+
+
+def _parse_params(ctx: click.Context, param: click.Parameter, value):
+    """``key=value,...`` as a nested dict, values read as Kedro reads them (OmegaConf's dot list)."""
+    if not value or isinstance(value, dict):
+        return value or {}
+    dot_list = []
+    for item in split_top_level(value):
+        key, equals, rest = item.partition("=")
+        if not equals or not key.strip():
+            ctx.fail(f"Invalid format of `{param.name}` option: item `{item}` must be KEY=VALUE")
+        dot_list.append(f"{key.strip()}={rest}")
+    return OmegaConf.to_container(OmegaConf.from_dotlist(dot_list))
+
+
+def _with_list_params(params: list[click.Parameter]) -> list[click.Parameter]:
+    replaced = []
+    for option in params:
+        if option.name == "params":
+            option = copy.copy(option)
+            option.callback = _parse_params
+        replaced.append(option)
+    return replaced
+
+
 @click.group(name="selfsup")
 def cli() -> None:
     """selfsup's project commands."""
@@ -52,7 +93,7 @@ def cli() -> None:
 cli.add_command(
     click.Command(
         name="run",
-        params=kedro_run.params,
+        params=_with_list_params(kedro_run.params),
         callback=_one_line_input_errors(kedro_run.callback),
         help=kedro_run.help,
         short_help=kedro_run.short_help,

@@ -10,7 +10,6 @@ from __future__ import annotations
 from math import factorial
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from selfsup.errors import ParameterError
@@ -18,17 +17,6 @@ from selfsup.errors import ParameterError
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _space_separated_list(cls, value):
-        """``--params`` splits on every comma, so a list is written with spaces: ``output_size=[24 24]``.
-
-        Kedro reads that as the one-item list ``['24 24']``; its items are split and read as YAML.
-        """
-        if isinstance(value, list) and len(value) == 1 and isinstance(value[0], str) and len(value[0].split()) > 1:
-            return [yaml.safe_load(item) for item in value[0].split()]
-        return value
 
 
 class IngestionParams(_Strict):
