@@ -21,28 +21,23 @@ class ValidateParametersHook:
     def before_pipeline_run(self, run_params, pipeline, catalog) -> None:
         values = {section: catalog.load(f"params:{section}") for section in SCHEMAS if f"params:{section}" in catalog}
         if has_auto(values):
-            values = resolve_auto(values)
-            _replace_parameters(catalog, values)
+            resolved = resolve_auto(values)
+            _replace_parameters(catalog, {section: resolved[section] for section in values if resolved[section] != values[section]})
+            values = resolved
         used = {section for section in values if f"params:{section}" in pipeline.inputs()}
         validate_run(values, used)
 
 
-def _replace_parameters(catalog, values: dict[str, dict]) -> None:
-    """Every ``params:`` entry of the catalog (sections, their keys, ``parameters``) set to ``values``."""
-    everything = {**catalog.load("parameters"), **values} if "parameters" in catalog else dict(values)
-    catalog["parameters"] = everything
-    for section, section_values in values.items():
+def _replace_parameters(catalog, changed: dict[str, dict]) -> None:
+    """The catalog's ``parameters``, ``params:SECTION`` and changed ``params:SECTION.KEY`` set to ``changed``."""
+    if "parameters" in catalog:
+        catalog["parameters"] = {**catalog.load("parameters"), **changed}
+    for section, section_values in changed.items():
+        before = catalog.load(f"params:{section}")
         catalog[f"params:{section}"] = section_values
-        for name, value in _flattened(section_values, f"params:{section}"):
-            if name in catalog:
-                catalog[name] = value
-
-
-def _flattened(values: dict, prefix: str):
-    for key, value in values.items():
-        yield f"{prefix}.{key}", value
-        if isinstance(value, dict):
-            yield from _flattened(value, f"{prefix}.{key}")
+        for key, value in section_values.items():
+            if value != before.get(key) and f"params:{section}.{key}" in catalog:
+                catalog[f"params:{section}.{key}"] = value
 
 
 def tracked_metrics(metrics: dict) -> dict[str, float]:
