@@ -46,7 +46,7 @@ def digits() -> Iterator[tuple[str, Image.Image]]:
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
-    for index, (pixels, label) in enumerate(zip(bunch.images, bunch.target)):
+    for pixels, label in zip(bunch.images, bunch.target):
         yield str(label), Image.fromarray(np.round(pixels * 255 / 16).astype(np.uint8))
 
 
@@ -102,13 +102,17 @@ def run(name: str, folder: Path) -> dict:
     started = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "kedro", "run", "--env", "folder", "--params", f"ingestion.path={folder}"],
-        cwd=ROOT, env=env, check=True,
+        cwd=ROOT,
+        env=env,
+        check=True,
     )
     wall = time.perf_counter() - started
     metrics = json.loads((ROOT / "data/08_reporting/metrics.json").read_text())
     parameters = {
-        "channels": metrics["run"]["shape"][0], "image_size": metrics["run"]["shape"][1:],
-        "batch_size": metrics["run"]["batch_size"], "steps": metrics["run"]["steps"],
+        "channels": metrics["run"]["shape"][0],
+        "image_size": metrics["run"]["shape"][1:],
+        "batch_size": metrics["run"]["batch_size"],
+        "steps": metrics["run"]["steps"],
         "images_per_s": round(metrics["run"]["images_per_s"]),
     }
     fractions = [k for k in metrics["ssl"] if k.startswith("linear_") and k.endswith("pct")]
@@ -118,8 +122,11 @@ def run(name: str, folder: Path) -> dict:
         for row in ("ssl", "raw_pixels", "random_init")
     }
     return {
-        "benchmark": "adaptive_folders", "folder": name, "images": metrics["run"]["images"],
-        "chosen": parameters, **rows,
+        "benchmark": "adaptive_folders",
+        "folder": name,
+        "images": metrics["run"]["images"],
+        "chosen": parameters,
+        **rows,
         "beats_raw_pixels": all(metrics["ssl"][k] > metrics["raw_pixels"][k] for k in KEYS),
         "kedro_run_wall_s": round(wall, 1),
     }

@@ -89,9 +89,17 @@ EPOCHS, BATCH, KNN_EVERY = 200, 512, 10
 KNN_K, KNN_TEMPERATURE, PROJECT_KNN_K = 200, 0.1, 20
 EMBED_BATCH = 1024
 AUGMENT = AugmentationParams(
-    mode="on_the_fly", crop_scale=(0.08, 1.0), max_translate=0.0, hflip_p=0.5,
-    brightness=0.4, contrast=0.4, saturation=0.4, color_jitter_p=0.8, grayscale_p=0.2,
-    blur_p=0.0, noise_std=0.0,
+    mode="on_the_fly",
+    crop_scale=(0.08, 1.0),
+    max_translate=0.0,
+    hflip_p=0.5,
+    brightness=0.4,
+    contrast=0.4,
+    saturation=0.4,
+    color_jitter_p=0.8,
+    grayscale_p=0.2,
+    blur_p=0.0,
+    noise_std=0.0,
 )
 # --smoke: few enough ResNet-18 steps for 2 CPU cores to run both methods in well under a minute.
 SMOKE_PER_CLASS = {"train": 8, "test": 4}
@@ -142,14 +150,28 @@ def synthetic_splits() -> dict[str, LabelledImages]:
 
 def recipe(method: str, epochs: int, batch_size: int, device: torch.device) -> PretrainingParams:
     return PretrainingParams(
-        method=method, backbone="resnet18", resnet18={"small_image_stem": True},
-        epochs=epochs, batch_size=batch_size, optimizer="sgd", learning_rate=learning_rate(batch_size),
-        weight_decay=5e-4, warmup_epochs=0, device=device.type,
+        method=method,
+        backbone="resnet18",
+        resnet18={"small_image_stem": True},
+        epochs=epochs,
+        batch_size=batch_size,
+        optimizer="sgd",
+        learning_rate=learning_rate(batch_size),
+        weight_decay=5e-4,
+        warmup_epochs=0,
+        device=device.type,
     )
 
 
-def weighted_knn_accuracy(train: torch.Tensor, train_labels: torch.Tensor, test: torch.Tensor,
-                          test_labels: torch.Tensor, k: int, temperature: float, chunk: int = 1024) -> float:
+def weighted_knn_accuracy(
+    train: torch.Tensor,
+    train_labels: torch.Tensor,
+    test: torch.Tensor,
+    test_labels: torch.Tensor,
+    k: int,
+    temperature: float,
+    chunk: int = 1024,
+) -> float:
     """Accuracy of the kNN of lightly's benchmarks on unit-length features: each of the k most
     cosine-similar training rows votes for its class with weight exp(similarity / temperature)."""
     n_classes = int(train_labels.max()) + 1
@@ -217,8 +239,10 @@ def pretrain_and_track(params: PretrainingParams, splits: dict[str, LabelledImag
         if (epoch + 1) % KNN_EVERY == 0 or epoch + 1 == params.epochs:
             last_features = evaluation.features(method.encoder)
             history.append([epoch + 1, evaluation.lightly_accuracy(last_features)])
-            log(f"{params.method} epoch {epoch + 1}/{params.epochs}: loss {loss:.4f}, "
-                f"kNN{evaluation.k} {history[-1][1]:.4f}, {training_s / 60 / (epoch + 1):.2f} min/epoch")
+            log(
+                f"{params.method} epoch {epoch + 1}/{params.epochs}: loss {loss:.4f}, "
+                f"kNN{evaluation.k} {history[-1][1]:.4f}, {training_s / 60 / (epoch + 1):.2f} min/epoch"
+            )
     return {
         "knn_accuracy": history[-1][1],
         "knn_accuracy_best": max(accuracy for _, accuracy in history),
@@ -254,15 +278,25 @@ def main() -> None:
     for method in args.methods:
         params = recipe(method, epochs, batch_size, device)
         measured = pretrain_and_track(params, splits, device)
-        emit({
-            "benchmark": "gpu_cifar10", "method": method, "backbone": "resnet18", "small_image_stem": True,
-            "epochs": epochs, "batch_size": batch_size, "learning_rate": params.learning_rate,
-            **measured,
-            "knn_temperature": KNN_TEMPERATURE,
-            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-            "data": source, "train_images": len(splits["train"].labels), "test_images": len(splits["test"].labels),
-            "anchor": ANCHOR, "smoke": args.smoke,
-        })
+        emit(
+            {
+                "benchmark": "gpu_cifar10",
+                "method": method,
+                "backbone": "resnet18",
+                "small_image_stem": True,
+                "epochs": epochs,
+                "batch_size": batch_size,
+                "learning_rate": params.learning_rate,
+                **measured,
+                "knn_temperature": KNN_TEMPERATURE,
+                "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+                "data": source,
+                "train_images": len(splits["train"].labels),
+                "test_images": len(splits["test"].labels),
+                "anchor": ANCHOR,
+                "smoke": args.smoke,
+            }
+        )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""GPU throughput of the pretraining loop, bf16: ResNet-18 SimCLR at 32×32 (batch 512), ResNet-50 at 224×224 (batch 256).
+"""GPU throughput of the pretraining loop, bf16: ResNet-18 SimCLR at 32×32 (batch 512),
+ResNet-50 at 224×224 (batch 256).
 
 For each case: end-to-end images/s of ``selfsup.train.pretrain`` on a
 memory-mapped view cache (prefetch thread, pinned non-blocking copies, uint8 →
@@ -89,8 +90,14 @@ def main() -> None:
         for backbone, size, batch, small_stem in cases:
             views = cached_views(batch * steps, size, Path(directory))
             params = PretrainingParams(
-                method="simclr", backbone=backbone, epochs=1, batch_size=batch, warmup_epochs=0,
-                device=device.type, compile=args.compile, **{backbone: {"small_image_stem": small_stem}},
+                method="simclr",
+                backbone=backbone,
+                epochs=1,
+                batch_size=batch,
+                warmup_epochs=0,
+                device=device.type,
+                compile=args.compile,
+                **{backbone: {"small_image_stem": small_stem}},
             )
             reset_peak(device)
             history = pretrain(views, params).history.iloc[warmup:]
@@ -98,14 +105,23 @@ def main() -> None:
             end_to_end_peak = peak_memory_gib(device)
             reset_peak(device)
             ceiling = model_only(views, params, device, steps, warmup)
-            emit({
-                "benchmark": "gpu_scaling", "method": "simclr", "backbone": backbone,
-                "image": f"{size}x{size}x3", "batch": batch, "precision": "bf16" if device.type == "cuda" else "fp32",
-                "compile": args.compile, "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-                "end_to_end_images_per_s": end_to_end, "model_only_images_per_s": ceiling,
-                "ratio": end_to_end / ceiling,
-                "peak_memory_gib_end_to_end": end_to_end_peak, "peak_memory_gib_model_only": peak_memory_gib(device),
-            })
+            emit(
+                {
+                    "benchmark": "gpu_scaling",
+                    "method": "simclr",
+                    "backbone": backbone,
+                    "image": f"{size}x{size}x3",
+                    "batch": batch,
+                    "precision": "bf16" if device.type == "cuda" else "fp32",
+                    "compile": args.compile,
+                    "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+                    "end_to_end_images_per_s": end_to_end,
+                    "model_only_images_per_s": ceiling,
+                    "ratio": end_to_end / ceiling,
+                    "peak_memory_gib_end_to_end": end_to_end_peak,
+                    "peak_memory_gib_model_only": peak_memory_gib(device),
+                }
+            )
 
 
 if __name__ == "__main__":

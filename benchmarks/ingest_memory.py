@@ -77,7 +77,9 @@ def write_source(path: Path, n: int) -> None:
 def ingest_in_child(source: Path, target: Path, scratch: Path | None) -> dict:
     result = subprocess.run(
         [sys.executable, "-c", CHILD, str(source), str(target), str(scratch or "")],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(result.stdout.strip().splitlines()[-1])
 
@@ -97,16 +99,18 @@ def main() -> None:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     store_bytes = args.images * int(np.prod(SHAPE))
-    emit({
-        "benchmark": "ingest_memory",
-        "images": args.images,
-        "store_bytes": store_bytes,
-        "scratch": scratch,
-        "in_memory": in_memory,
-        "scratch_peak_over_store": scratch["peak_anon_bytes"] / store_bytes,
-        "ratio": in_memory["peak_anon_bytes"] / max(1, scratch["peak_anon_bytes"]),
-        "target": "peak memory bounded, independent of the store size",
-    })
+    emit(
+        {
+            "benchmark": "ingest_memory",
+            "images": args.images,
+            "store_bytes": store_bytes,
+            "scratch": scratch,
+            "in_memory": in_memory,
+            "scratch_peak_over_store": scratch["peak_anon_bytes"] / store_bytes,
+            "ratio": in_memory["peak_anon_bytes"] / max(1, scratch["peak_anon_bytes"]),
+            "target": "peak memory bounded, independent of the store size",
+        }
+    )
 
 
 if __name__ == "__main__":

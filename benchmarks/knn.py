@@ -39,18 +39,23 @@ def main() -> None:
     ours = knn_predictions(train_x, train_y, test_x, [K])[K]
     sklearn_s = best_time(lambda: sklearn_knn.fit(train_x, train_y).predict(test_x), repeats=1)
     selfsup_s = best_time(lambda: knn_predictions(train_x, train_y, test_x, [K]), repeats=3)
-    (train_x, train_y), (test_x, _) = clustered_features(TRAIN, 1, PIPELINE_DIM), clustered_features(TEST, 2, PIPELINE_DIM)
+    (train_x, train_y), (test_x, _) = (
+        clustered_features(TRAIN, 1, PIPELINE_DIM),
+        clustered_features(TEST, 2, PIPELINE_DIM),
+    )
     pipeline_s = best_time(lambda: knn_predictions(train_x, train_y, test_x, PIPELINE_KS), repeats=1)
-    emit({
-        "benchmark": "knn",
-        "shape": {"train": TRAIN, "test": TEST, "dim": DIM, "k": K},
-        "sklearn_s": sklearn_s,
-        "selfsup_s": selfsup_s,
-        "identical_predictions": bool(np.array_equal(ours, reference)),
-        "pipeline_case": {"dim": PIPELINE_DIM, "ks": list(PIPELINE_KS), "selfsup_s": pipeline_s},
-        "ratio": sklearn_s / selfsup_s,
-        "target": 5.0,
-    })
+    emit(
+        {
+            "benchmark": "knn",
+            "shape": {"train": TRAIN, "test": TEST, "dim": DIM, "k": K},
+            "sklearn_s": sklearn_s,
+            "selfsup_s": selfsup_s,
+            "identical_predictions": bool(np.array_equal(ours, reference)),
+            "pipeline_case": {"dim": PIPELINE_DIM, "ks": list(PIPELINE_KS), "selfsup_s": pipeline_s},
+            "ratio": sklearn_s / selfsup_s,
+            "target": 5.0,
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -88,10 +88,17 @@ def run_row(row: str, budget_s: float, cache_root: Path, subset: int | None) -> 
         tokenizer_codebook,
     )
 
-    train_images, train_y = read_idx_pair(FASHION / "train-images-idx3-ubyte.gz", FASHION / "train-labels-idx1-ubyte.gz")
+    train_images, train_y = read_idx_pair(
+        FASHION / "train-images-idx3-ubyte.gz", FASHION / "train-labels-idx1-ubyte.gz"
+    )
     test_images, test_y = read_idx_pair(FASHION / "t10k-images-idx3-ubyte.gz", FASHION / "t10k-labels-idx1-ubyte.gz")
     if subset:
-        train_images, train_y, test_images, test_y = train_images[:subset], train_y[:subset], test_images[:subset], test_y[:subset]
+        train_images, train_y, test_images, test_y = (
+            train_images[:subset],
+            train_y[:subset],
+            test_images[:subset],
+            test_y[:subset],
+        )
     result: dict = {"row": row}
     if row == "raw_pixels":
         train_x = train_images.reshape(len(train_images), -1).astype(np.float32) / 255.0
@@ -99,7 +106,12 @@ def run_row(row: str, budget_s: float, cache_root: Path, subset: int | None) -> 
     else:
         augmentation, params = row_params(row, budget_s, environment_parameters())
         size = augmentation.output_size or train_images.shape[2:]
-        cache = ensure_cache(cache_root / f"views_{size[0]}x{size[1]}_{len(train_images)}", train_images, np.arange(len(train_images)), augmentation)
+        cache = ensure_cache(
+            cache_root / f"views_{size[0]}x{size[1]}_{len(train_images)}",
+            train_images,
+            np.arange(len(train_images)),
+            augmentation,
+        )
         if row.startswith("random_init_"):
             encoder = random_encoder(encoder_config(cache.views, params), params.seed)
         else:
@@ -110,8 +122,11 @@ def run_row(row: str, budget_s: float, cache_root: Path, subset: int | None) -> 
             result["peak_rss_gb"] = peak_rss_gb()
             summary = trained.summary
             result.update(
-                backbone=params.backbone, steps=summary["steps"], epochs=summary["epochs"],
-                images_per_s=summary["images_per_s"], pretraining_s=summary["wall_time_s"],
+                backbone=params.backbone,
+                steps=summary["steps"],
+                epochs=summary["epochs"],
+                images_per_s=summary["images_per_s"],
+                pretraining_s=summary["wall_time_s"],
                 collapsed=summary.get("collapsed"),
             )
             encoder = encoder_from_checkpoint(trained.checkpoint)
@@ -129,7 +144,9 @@ def run_in_child(row: str, args: argparse.Namespace) -> dict:
     command = [sys.executable, __file__, "--row", row, "--budget-s", str(args.budget_s), "--cache", str(args.cache)]
     if args.subset:
         command += ["--subset", str(args.subset)]
-    finished = subprocess.run(command, check=True, stdout=subprocess.PIPE, text=True, env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"})
+    finished = subprocess.run(
+        command, check=True, stdout=subprocess.PIPE, text=True, env={**os.environ, "KEDRO_DISABLE_TELEMETRY": "1"}
+    )
     return json.loads(finished.stdout.strip().splitlines()[-1])
 
 
@@ -180,7 +197,9 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated method names")
     parser.add_argument("--cache", type=Path, default=ROOT / "data/05_model_input/methods_benchmark")
     parser.add_argument("--row", help=argparse.SUPPRESS)  # internal: one row in this process
-    parser.add_argument("--subset", type=int, help="first N images of each split only (a smoke run; implies --no-write)")
+    parser.add_argument(
+        "--subset", type=int, help="first N images of each split only (a smoke run; implies --no-write)"
+    )
     parser.add_argument("--rows-file", type=Path, default=ROOT / "benchmarks/methods_fashion_mnist.jsonl")
     parser.add_argument("--fresh", action="store_true", help="run every row again")
     parser.add_argument("--rerun", default="", help="comma-separated rows to run again at this budget (after a fix)")

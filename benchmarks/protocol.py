@@ -34,8 +34,16 @@ from selfsup.features import features_frame, split_arrays
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ("knn_k20", "knn_k200", "linear", "linear_1pct", "linear_10pct", "kmeans_nmi")
 MAKE_FEATURES = [
-    sys.executable, "-m", "kedro", "run", "--env", "fashion_mnist",
-    "--pipelines", "ingestion,augmentation,pretraining,feature_extraction", "--params", "pretraining.time_budget_s=60",
+    sys.executable,
+    "-m",
+    "kedro",
+    "run",
+    "--env",
+    "fashion_mnist",
+    "--pipelines",
+    "ingestion,augmentation,pretraining,feature_extraction",
+    "--params",
+    "pretraining.time_budget_s=60",
 ]
 
 

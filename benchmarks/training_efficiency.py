@@ -76,14 +76,18 @@ def main() -> None:
     for _ in range(REPEATS):
         end_to_end_rate = max(end_to_end_rate, end_to_end_images_per_s(views, params))
         model_only_rate = max(model_only_rate, model_only_images_per_s(views, params))
-    emit({
-        "benchmark": "training_efficiency",
-        "batch": BATCH, "image": f"{SIZE}x{SIZE}x1", "backbone": params.backbone,
-        "end_to_end_images_per_s": end_to_end_rate,
-        "model_only_images_per_s": model_only_rate,
-        "ratio": end_to_end_rate / model_only_rate,
-        "target": 0.90,
-    })
+    emit(
+        {
+            "benchmark": "training_efficiency",
+            "batch": BATCH,
+            "image": f"{SIZE}x{SIZE}x1",
+            "backbone": params.backbone,
+            "end_to_end_images_per_s": end_to_end_rate,
+            "model_only_images_per_s": model_only_rate,
+            "ratio": end_to_end_rate / model_only_rate,
+            "target": 0.90,
+        }
+    )
 
 
 if __name__ == "__main__":

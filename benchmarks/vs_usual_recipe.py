@@ -47,8 +47,14 @@ from selfsup.train import cpu_has_bf16_units, encoder_config, pretrain
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 BATCH, STEPS, WARMUP = 256, 40, 5
 AUGMENT = AugmentationParams(
-    views_per_image=4, crop_scale=(0.3, 1.0), max_translate=0.0, hflip_p=0.5,
-    brightness=0.4, contrast=0.4, blur_p=0.2, noise_std=0.0,
+    views_per_image=4,
+    crop_scale=(0.3, 1.0),
+    max_translate=0.0,
+    hflip_p=0.5,
+    brightness=0.4,
+    contrast=0.4,
+    blur_p=0.2,
+    noise_std=0.0,
 )
 
 
@@ -61,13 +67,15 @@ def fashion_images(n: int) -> tuple[np.ndarray, str]:
 
 
 def usual_recipe_images_per_s(images: np.ndarray, params: PretrainingParams, config: dict) -> float:
-    transform = T.Compose([
-        T.RandomResizedCrop(28, scale=(0.3, 1.0)),
-        T.RandomHorizontalFlip(),
-        T.RandomApply([T.ColorJitter(0.4, 0.4)], p=0.8),
-        T.RandomApply([T.GaussianBlur(5, sigma=(0.1, 1.0))], p=0.2),
-        T.ToTensor(),
-    ])
+    transform = T.Compose(
+        [
+            T.RandomResizedCrop(28, scale=(0.3, 1.0)),
+            T.RandomHorizontalFlip(),
+            T.RandomApply([T.ColorJitter(0.4, 0.4)], p=0.8),
+            T.RandomApply([T.GaussianBlur(5, sigma=(0.1, 1.0))], p=0.2),
+            T.ToTensor(),
+        ]
+    )
     loader = DataLoader(TwoViews(images, transform), batch_size=BATCH, shuffle=True, num_workers=2, drop_last=True)
     torch.manual_seed(params.seed)
     method = build_method(build_encoder(config), params).to(memory_format=torch.channels_last)
@@ -101,20 +109,26 @@ def main() -> None:
     on_the_fly = OnTheFlyViews(images, np.arange(len(images)), AUGMENT.model_copy(update={"mode": "on_the_fly"}))
     on_the_fly_rate = selfsup_images_per_s(on_the_fly, recommended)
     usual_rate = usual_recipe_images_per_s(images, params, encoder_config(cache.views, params))
-    emit({
-        "benchmark": "vs_usual_recipe",
-        "data": source, "batch": BATCH, "steps": STEPS, "warmup_steps": WARMUP, "backbone": params.backbone,
-        "selfsup_options": options,
-        "selfsup_images_per_s": selfsup_rate,
-        "selfsup_default_images_per_s": default_rate,
-        "selfsup_on_the_fly_images_per_s": on_the_fly_rate,
-        "usual_recipe_images_per_s": usual_rate,
-        "view_cache_build_s_per_1000_images": 1000 * cache_build_s / len(images),
-        "ratio": selfsup_rate / usual_rate,
-        "ratio_default": default_rate / usual_rate,
-        "ratio_on_the_fly": on_the_fly_rate / usual_rate,
-        "target": 1.6,
-    })
+    emit(
+        {
+            "benchmark": "vs_usual_recipe",
+            "data": source,
+            "batch": BATCH,
+            "steps": STEPS,
+            "warmup_steps": WARMUP,
+            "backbone": params.backbone,
+            "selfsup_options": options,
+            "selfsup_images_per_s": selfsup_rate,
+            "selfsup_default_images_per_s": default_rate,
+            "selfsup_on_the_fly_images_per_s": on_the_fly_rate,
+            "usual_recipe_images_per_s": usual_rate,
+            "view_cache_build_s_per_1000_images": 1000 * cache_build_s / len(images),
+            "ratio": selfsup_rate / usual_rate,
+            "ratio_default": default_rate / usual_rate,
+            "ratio_on_the_fly": on_the_fly_rate / usual_rate,
+            "target": 1.6,
+        }
+    )
 
 
 if __name__ == "__main__":

@@ -35,5 +35,7 @@ def assert_beats_random_init(params: PretrainingParams, digits) -> None:
     result = pretrain(views, params)
     ssl = knn20(encoder_from_checkpoint(result.checkpoint), images, labels, is_train)
     random_init = knn20(random_encoder(result.checkpoint["config"], params.seed), images, labels, is_train)
-    print(f"{params.method}: kNN20 SSL {ssl:.3f} vs random init {random_init:.3f} ({result.summary['wall_time_s']:.0f} s)")
+    print(
+        f"{params.method}: kNN20 SSL {ssl:.3f} vs random init {random_init:.3f} ({result.summary['wall_time_s']:.0f} s)"
+    )
     assert ssl > random_init + 0.02

@@ -43,8 +43,12 @@ def test_parameters_are_random_per_sample():
 
 def test_identity_settings_reproduce_the_image():
     params = AugmentationParams(
-        crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), max_translate=0.0, color_jitter_p=0.0,
-        blur_p=0.0, noise_std=0.0,
+        crop_scale=(1.0, 1.0),
+        crop_ratio=(1.0, 1.0),
+        max_translate=0.0,
+        color_jitter_p=0.0,
+        blur_p=0.0,
+        noise_std=0.0,
     )
     batch = images()
     out = augment_batch(batch, params, torch.Generator().manual_seed(0))
@@ -107,7 +111,9 @@ def test_crop_outside_the_image_is_zero_padded():
     from selfsup.augment import resized_crop
 
     image = torch.ones(1, 1, 8, 8)
-    out = resized_crop(image, torch.tensor([-4.0]), torch.tensor([4.0]), torch.tensor([8.0]), torch.tensor([8.0]), (8, 8))
+    out = resized_crop(
+        image, torch.tensor([-4.0]), torch.tensor([4.0]), torch.tensor([8.0]), torch.tensor([8.0]), (8, 8)
+    )
     assert torch.all(out[0, 0, :3] == 0) and torch.all(out[0, 0, 5:, :3] == 1) and torch.all(out[0, 0, :, 5:] == 0)
 
 
@@ -159,17 +165,17 @@ def _both_paths(batch, params, size, seed=5):
     plan = augment._draw(n, c, tuple(batch.shape[-2:]), size, params, generator, "cpu")
     noise = torch.randn((n, c, *size), generator=generator) if params.noise_std > 0 else None
     gain = 1 / 255 if batch.dtype == torch.uint8 else 1.0
-    return (augment._augment_chunked(batch, plan, params, noise, gain, size),
-            augment._augment_fused(batch, plan, params, noise, gain, size))
+    return (
+        augment._augment_chunked(batch, plan, params, noise, gain, size),
+        augment._augment_fused(batch, plan, params, noise, gain, size),
+    )
 
 
 def test_chunking_and_grouping_do_not_change_the_views(monkeypatch):
     """The tensor-op path gives the same views however the batch is cut into chunks."""
     from selfsup import augment
 
-    params = AugmentationParams(
-        saturation=0.4, grayscale_p=0.5, solarize_p=0.3, hflip_p=0.5, blur_p=0.5, noise_std=0.0
-    )
+    params = AugmentationParams(saturation=0.4, grayscale_p=0.5, solarize_p=0.3, hflip_p=0.5, blur_p=0.5, noise_std=0.0)
     batch = images(n=24, c=3)
     whole, _ = _both_paths(batch, params, (12, 12))
     monkeypatch.setattr(augment, "_CHUNK_ELEMENTS", 1)  # one sample per chunk
@@ -179,14 +185,27 @@ def test_chunking_and_grouping_do_not_change_the_views(monkeypatch):
 
 @pytest.mark.parametrize(
     ("channels", "shape", "size", "dtype"),
-    [(3, (20, 18), (16, 14), torch.uint8), (1, (28, 28), (20, 20), torch.uint8), (4, (12, 12), (24, 24), torch.uint8),
-     (3, (32, 32), (40, 24), torch.float32), (3, (7, 9), (5, 5), torch.uint8)],
+    [
+        (3, (20, 18), (16, 14), torch.uint8),
+        (1, (28, 28), (20, 20), torch.uint8),
+        (4, (12, 12), (24, 24), torch.uint8),
+        (3, (32, 32), (40, 24), torch.float32),
+        (3, (7, 9), (5, 5), torch.uint8),
+    ],
 )
 def test_fused_kernel_matches_the_tensor_operations(channels, shape, size, dtype):
     """The CPU kernel and the batched tensor operations (the CUDA path) give the same views
     for the same plan: every operation on, with noise, float and uint8, up- and downscaling."""
-    params = AugmentationParams(saturation=0.4, grayscale_p=0.5, solarize_p=0.3, hflip_p=0.5, blur_p=0.5,
-                                noise_std=0.05, max_translate=0.1, crop_scale=(0.08, 1.0))
+    params = AugmentationParams(
+        saturation=0.4,
+        grayscale_p=0.5,
+        solarize_p=0.3,
+        hflip_p=0.5,
+        blur_p=0.5,
+        noise_std=0.05,
+        max_translate=0.1,
+        crop_scale=(0.08, 1.0),
+    )
     batch = images(n=40, c=channels, h=shape[0], w=shape[1])
     batch = batch if dtype == torch.uint8 else batch.float() / 255
     chunked, fused = _both_paths(batch, params, size)
@@ -212,16 +231,30 @@ def test_pipeline_matches_the_per_image_composition_of_torchvision_ops(channels)
     gaussian_blur per image with the same parameters (chunking, grouping, layouts, fusions)."""
     from selfsup.augment import _blur_radius, _draw, _draw_crop, resized_crop
 
-    params = AugmentationParams(saturation=0.4, grayscale_p=0.3, hflip_p=0.5, blur_p=0.5, blur_sigma=(0.1, 2.0),
-                                noise_std=0.0, crop_scale=(0.3, 1.0))
+    params = AugmentationParams(
+        saturation=0.4,
+        grayscale_p=0.3,
+        hflip_p=0.5,
+        blur_p=0.5,
+        blur_sigma=(0.1, 2.0),
+        noise_std=0.0,
+        crop_scale=(0.3, 1.0),
+    )
     batch, size = images(n=24, c=channels, h=20, w=18), (16, 14)
     ours = augment_batch(batch, params, torch.Generator().manual_seed(7), output_size=size)
     top, left, height, width, flip = _draw_crop(24, (20, 18), params, torch.Generator().manual_seed(7), "cpu")
     plan = _draw(24, channels, (20, 18), size, params, torch.Generator().manual_seed(7), "cpu")
     radius = _blur_radius(params, size)
     for i in range(24):
-        view = resized_crop(batch[i : i + 1], top[i : i + 1], left[i : i + 1], height[i : i + 1], width[i : i + 1],
-                            size, flip[i : i + 1])[0]
+        view = resized_crop(
+            batch[i : i + 1],
+            top[i : i + 1],
+            left[i : i + 1],
+            height[i : i + 1],
+            width[i : i + 1],
+            size,
+            flip[i : i + 1],
+        )[0]
         if plan.jitter[i]:
             view = TF.adjust_contrast(TF.adjust_brightness(view, float(plan.brightness[i])), float(plan.contrast[i]))
             view = TF.adjust_saturation(view, float(plan.saturation[i])) if channels == 3 else view

@@ -6,7 +6,11 @@ from selfsup.config import ParameterError, PretrainingParams, validate
 from selfsup.models import BACKBONES, build_encoder
 from selfsup.models.vit import sincos_position_embedding
 
-SMALL = {"small_cnn": {"widths": [8, 16]}, "vit_tiny": {"depth": 2, "patch_size": 2}, "vit_small": {"depth": 2, "patch_size": 2}}
+SMALL = {
+    "small_cnn": {"widths": [8, 16]},
+    "vit_tiny": {"depth": 2, "patch_size": 2},
+    "vit_small": {"depth": 2, "patch_size": 2},
+}
 FEATURE_DIMS = {"small_cnn": 16, "resnet18": 512, "resnet50": 2048, "vit_tiny": 192, "vit_small": 384}
 
 
@@ -104,8 +108,13 @@ def test_vit_pools_the_mean_patch_token_or_the_cls_token():
     with torch.no_grad():
         vit = mean.backbone
         positions = vit.position_embedding(vit.grid)
-        tokens = torch.cat([(vit.cls_token + positions[:, :1]).expand(2, -1, -1),
-                            vit.patch_tokens(mean.normalise(x)) + positions[:, 1:]], dim=1)
+        tokens = torch.cat(
+            [
+                (vit.cls_token + positions[:, :1]).expand(2, -1, -1),
+                vit.patch_tokens(mean.normalise(x)) + positions[:, 1:],
+            ],
+            dim=1,
+        )
         hidden = vit.transform(tokens)
         assert torch.allclose(mean(x), hidden[:, 1:].mean(dim=1), atol=1e-6)
         assert torch.allclose(cls(x), hidden[:, 0], atol=1e-6)

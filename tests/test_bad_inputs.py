@@ -48,24 +48,51 @@ def with_changes(changes: dict) -> dict:
 BadParameter = namedtuple("BadParameter", "changes message")
 
 BAD_PARAMETERS = {
-    "unknown method": BadParameter({"pretraining.method": "simclear"}, r"pretraining\.method='simclear'.*allowed: barlow_twins, beit"),
-    "unknown backbone": BadParameter({"pretraining.backbone": "resnet19"}, r"pretraining\.backbone='resnet19'.*resnet18, resnet50"),
-    "unknown dataset kind": BadParameter({"ingestion.dataset": "tiff"}, r"ingestion\.dataset='tiff'.*'digits', 'idx', 'folder', 'array', 'cifar10' or 'cifar100'"),
+    "unknown method": BadParameter(
+        {"pretraining.method": "simclear"}, r"pretraining\.method='simclear'.*allowed: barlow_twins, beit"
+    ),
+    "unknown backbone": BadParameter(
+        {"pretraining.backbone": "resnet19"}, r"pretraining\.backbone='resnet19'.*resnet18, resnet50"
+    ),
+    "unknown dataset kind": BadParameter(
+        {"ingestion.dataset": "tiff"},
+        r"ingestion\.dataset='tiff'.*'digits', 'idx', 'folder', 'array', 'cifar10' or 'cifar100'",
+    ),
     "wrong type": BadParameter({"pretraining.batch_size": "big"}, r"pretraining\.batch_size='big'.*integer"),
-    "temperature zero": BadParameter({"pretraining.simclr.temperature": 0}, r"pretraining\.simclr\.temperature=0.*greater than 0"),
-    "batch of one": BadParameter({"pretraining.batch_size": 1}, r"pretraining\.batch_size=1.*greater than or equal to 2"),
-    "batch larger than the training set": BadParameter({"pretraining.batch_size": 2000}, r"pretraining\.batch_size=2000 is larger than the 1437 training images"),
-    "mask ratio of one": BadParameter({"pretraining.mae.mask_ratio": 1.0}, r"pretraining\.mae\.mask_ratio=1\.0.*less than 1"),
-    "mask ratio of zero": BadParameter({"pretraining.beit.mask_ratio": 0}, r"pretraining\.beit\.mask_ratio=0.*greater than 0"),
-    "kNN k above the training set": BadParameter({"evaluation.knn_k": [20, 5000]}, r"evaluation\.knn_k=\[5000\] exceeds the 1437 labelled training images"),
-    "label fraction leaving a class empty": BadParameter({"evaluation.label_fractions": [0.1, 0.002]}, r"evaluation\.label_fractions=0\.002 of 1437 training labels"),
+    "temperature zero": BadParameter(
+        {"pretraining.simclr.temperature": 0}, r"pretraining\.simclr\.temperature=0.*greater than 0"
+    ),
+    "batch of one": BadParameter(
+        {"pretraining.batch_size": 1}, r"pretraining\.batch_size=1.*greater than or equal to 2"
+    ),
+    "batch larger than the training set": BadParameter(
+        {"pretraining.batch_size": 2000}, r"pretraining\.batch_size=2000 is larger than the 1437 training images"
+    ),
+    "mask ratio of one": BadParameter(
+        {"pretraining.mae.mask_ratio": 1.0}, r"pretraining\.mae\.mask_ratio=1\.0.*less than 1"
+    ),
+    "mask ratio of zero": BadParameter(
+        {"pretraining.beit.mask_ratio": 0}, r"pretraining\.beit\.mask_ratio=0.*greater than 0"
+    ),
+    "kNN k above the training set": BadParameter(
+        {"evaluation.knn_k": [20, 5000]}, r"evaluation\.knn_k=\[5000\] exceeds the 1437 labelled training images"
+    ),
+    "label fraction leaving a class empty": BadParameter(
+        {"evaluation.label_fractions": [0.1, 0.002]}, r"evaluation\.label_fractions=0\.002 of 1437 training labels"
+    ),
     "image smaller than a ViT patch": BadParameter(
         {"pretraining.backbone": "vit_tiny", "pretraining.vit_tiny.patch_size": 16},
         r"pretraining\.vit_tiny\.patch_size=16 is larger than the 8×8 views",
     ),
-    "negative budget": BadParameter({"pretraining.time_budget_s": -5}, r"pretraining\.time_budget_s=-5.*greater than 0"),
-    "misspelt parameter": BadParameter({"pretraining.lerning_rate": 0.1}, r"pretraining\.lerning_rate=0\.1.*Extra inputs are not permitted"),
-    "inverted crop scale": BadParameter({"augmentation.crop_scale": [0.9, 0.2]}, r"augmentation\.crop_scale must satisfy.*\[0\.9, 0\.2\]"),
+    "negative budget": BadParameter(
+        {"pretraining.time_budget_s": -5}, r"pretraining\.time_budget_s=-5.*greater than 0"
+    ),
+    "misspelt parameter": BadParameter(
+        {"pretraining.lerning_rate": 0.1}, r"pretraining\.lerning_rate=0\.1.*Extra inputs are not permitted"
+    ),
+    "inverted crop scale": BadParameter(
+        {"augmentation.crop_scale": [0.9, 0.2]}, r"augmentation\.crop_scale must satisfy.*\[0\.9, 0\.2\]"
+    ),
 }
 
 
@@ -218,8 +245,12 @@ def idx_folder(root, train=(20, 20), labels=20, cut_payload=0, magic_ok=True):
         data = bytearray((root / "train-images").read_bytes())
         data[2] = 0x07
         (root / "train-images").write_bytes(bytes(data))
-    files = {"train_images": "train-images", "train_labels": "train-labels",
-             "test_images": "test-images", "test_labels": "test-labels"}
+    files = {
+        "train_images": "train-images",
+        "train_labels": "train-labels",
+        "test_images": "test-images",
+        "test_labels": "test-labels",
+    }
     return {"dataset": "idx", "path": str(root), "idx_files": files}
 
 
@@ -246,7 +277,9 @@ def test_array_with_too_few_labels_fails(ingest_into, tmp_path):
 
 def test_the_outline_refuses_what_ingestion_would(tmp_path):
     """The run-start check reads headers only, and gives the same error as a full read."""
-    values = with_changes({"ingestion.dataset": "idx", **{f"ingestion.{k}": v for k, v in idx_folder(tmp_path, magic_ok=False).items()}})
+    values = with_changes(
+        {"ingestion.dataset": "idx", **{f"ingestion.{k}": v for k, v in idx_folder(tmp_path, magic_ok=False).items()}}
+    )
     with pytest.raises(DataError, match="wrong magic number"):
         validate_run(values, ALL_STAGES)
 
@@ -285,7 +318,9 @@ CACHE_BUILDER = textwrap.dedent(
 
 def test_a_cache_build_killed_midway_is_rebuilt_by_the_next_run(tmp_path, caplog):
     builder = subprocess.Popen(
-        [sys.executable, "-c", CACHE_BUILDER, str(tmp_path)], stdout=subprocess.PIPE, text=True,
+        [sys.executable, "-c", CACHE_BUILDER, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
         env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
     assert builder.stdout.readline().strip() == "chunk written"
@@ -329,7 +364,13 @@ def test_kedro_run_on_a_corrupt_folder_fails_with_the_file_and_keeps_earlier_out
     corrupt_png(root / "b" / "broken.png")
     earlier = project_copy / "data" / "02_intermediate" / "images.npy"
     earlier.write_bytes(b"an earlier run's store")
-    result = kedro_run(project_copy, "--env", "folder", "--params", f"ingestion.path={root},ingestion.on_error=fail,pretraining.batch_size=8")
+    result = kedro_run(
+        project_copy,
+        "--env",
+        "folder",
+        "--params",
+        f"ingestion.path={root},ingestion.on_error=fail,pretraining.batch_size=8",
+    )
     assert result.returncode == 2, result.stderr[-2000:]
     assert "Traceback" not in result.stderr + result.stdout
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]

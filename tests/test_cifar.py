@@ -69,7 +69,9 @@ def test_official_format_gives_the_official_split_and_names(tmp_path, where):
     index = image_set.index
     assert image_set.images.shape == (6 * PER_BATCH, 3, 32, 32)
     assert index["split"].value_counts().to_dict() == {"train": 5 * PER_BATCH, "test": PER_BATCH}
-    assert list(index["id"][:2]) == ["train-00000", "train-00001"] and index["id"].iloc[-1] == f"test-{PER_BATCH - 1:05d}"
+    assert (
+        list(index["id"][:2]) == ["train-00000", "train-00001"] and index["id"].iloc[-1] == f"test-{PER_BATCH - 1:05d}"
+    )
     # Rows are three 32×32 planes, red, green, blue.
     rows = batch_rows(0)
     np.testing.assert_array_equal(image_set.images[0, 0], rows[0, :1024].reshape(32, 32))

@@ -52,8 +52,15 @@ def test_registry_lists_the_pipelines_and_the_default_leaves_out_the_on_demand_o
     )
     names = {line.strip("- ").strip() for line in listed.stdout.splitlines() if line.startswith("- ")}
     assert names == {
-        "__default__", "ingestion", "augmentation", "pretraining", "feature_extraction", "evaluation", "reporting",
-        "compare", "embed",
+        "__default__",
+        "ingestion",
+        "augmentation",
+        "pretraining",
+        "feature_extraction",
+        "evaluation",
+        "reporting",
+        "compare",
+        "embed",
     }
 
 

@@ -22,14 +22,21 @@ from selfsup.train import _parallel, encoder_config, tokenizer_codebook
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 GLOBAL_BATCH_METHODS = ("simclr", "barlow_twins", "vicreg")
 ENCODER = {
-    "backbone": "small_cnn", "in_channels": 1, "image_size": [8, 8],
-    "backbone_params": {"widths": [8, 16], "output_grid": 1}, "mean": [0.5], "std": [0.25],
+    "backbone": "small_cnn",
+    "in_channels": 1,
+    "image_size": [8, 8],
+    "backbone_params": {"widths": [8, 16], "output_grid": 1},
+    "mean": [0.5],
+    "std": [0.25],
 }
 
 
 def _params(method: str) -> PretrainingParams:
     return PretrainingParams(
-        method=method, batch_size=16, device="cpu", small_cnn={"widths": [8, 16]},
+        method=method,
+        batch_size=16,
+        device="cpu",
+        small_cnn={"widths": [8, 16]},
         simclr={"hidden_dim": 32, "projection_dim": 16},
         barlow_twins={"hidden_dim": 32, "projection_dim": 32},
         vicreg={"hidden_dim": 32, "projection_dim": 32},
@@ -73,7 +80,9 @@ def test_two_processes_match_one_process_on_the_concatenated_batch():
         assert ddp_loss == pytest.approx(loss, abs=1e-5), name
         assert ddp_gradients.keys() == gradients.keys()
         for parameter, gradient in gradients.items():
-            torch.testing.assert_close(ddp_gradients[parameter], gradient, rtol=1e-5, atol=1e-5, msg=f"{name} {parameter}")
+            torch.testing.assert_close(
+                ddp_gradients[parameter], gradient, rtol=1e-5, atol=1e-5, msg=f"{name} {parameter}"
+            )
 
 
 def _fails_on_rank_one() -> str:
@@ -108,8 +117,13 @@ def test_two_nodes_meet_at_the_static_rendezvous():
         probe.bind(("127.0.0.1", 0))
         endpoint = f"127.0.0.1:{probe.getsockname()[1]}"
     nodes = [
-        subprocess.Popen([sys.executable, "-c", NODE_SCRIPT, str(rank), endpoint], cwd=PROJECT_ROOT,
-                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", NODE_SCRIPT, str(rank), endpoint],
+            cwd=PROJECT_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         for rank in (0, 1)
     ]
     outputs = [node.communicate(timeout=300)[0].strip().splitlines()[-1] for node in nodes]
@@ -134,9 +148,13 @@ def test_every_trainable_parameter_gets_a_gradient(name):
     """DDP runs without searching for unused parameters: every method must use all of its trainable ones."""
     views = np.random.default_rng(0).integers(0, 256, (64, 2, 1, 16, 16), dtype=np.uint8)
     params = PretrainingParams(
-        method=name, backbone="vit_tiny" if name in ("mae", "beit") else "small_cnn", batch_size=8,
-        small_cnn={"widths": [8, 16]}, vit_tiny={"patch_size": 4, "depth": 1},
-        beit={"codebook_size": 8, "tokenizer_patches": 500}, jigsaw={"grid": 2, "num_permutations": 4},
+        method=name,
+        backbone="vit_tiny" if name in ("mae", "beit") else "small_cnn",
+        batch_size=8,
+        small_cnn={"widths": [8, 16]},
+        vit_tiny={"patch_size": 4, "depth": 1},
+        beit={"codebook_size": 8, "tokenizer_patches": 500},
+        jigsaw={"grid": 2, "num_permutations": 4},
     )
     torch.manual_seed(0)
     method = build_method(build_encoder(encoder_config(views, params)), params, tokenizer_codebook(views, params))

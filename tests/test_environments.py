@@ -24,7 +24,14 @@ def test_folder_environment_runs_end_to_end(project_copy, tmp_path, labelled):
     assert len(features) == 120
     if labelled:
         assert set(metrics["ssl"]) == {
-            "knn_k5", "knn_k20", "linear", "linear_10pct", "linear_50pct", "kmeans_nmi", "kmeans_ari", "kmeans_acc",
+            "knn_k5",
+            "knn_k20",
+            "linear",
+            "linear_10pct",
+            "linear_50pct",
+            "kmeans_nmi",
+            "kmeans_ari",
+            "kmeans_acc",
         }
     else:
         assert set(metrics["ssl"]) == set(metrics["raw_pixels"]) == {"kmeans_silhouette"}

@@ -53,7 +53,16 @@ def test_protocol_row_has_every_key_as_fraction():
     x, y = blobs()
     x_test, y_test = blobs(seed=1)
     row = evaluate_features(x, y, x_test, y_test, knn_k=(20, 200), label_fractions=(0.1, 0.5))
-    assert set(row) == {"knn_k20", "knn_k200", "linear", "linear_10pct", "linear_50pct", "kmeans_nmi", "kmeans_ari", "kmeans_acc"}
+    assert set(row) == {
+        "knn_k20",
+        "knn_k200",
+        "linear",
+        "linear_10pct",
+        "linear_50pct",
+        "kmeans_nmi",
+        "kmeans_ari",
+        "kmeans_acc",
+    }
     assert all(0 <= v <= 1 for v in row.values())
     assert row["linear"] > 0.9 and row["kmeans_acc"] > 0.9  # well separated blobs
     assert set(METRIC_KEYS) - set(row) == {"linear_1pct"}
@@ -132,7 +141,7 @@ def test_knn_orders_neighbours_bf16_cannot_tell_apart(monkeypatch):
     assert (exact != rounded).any(dim=1).float().mean() > 0.5  # a plain bf16 search picks wrong neighbours
     searched = full_search_calls(monkeypatch)
     assert_sklearns_answers(x, y, x_test, [1, 5, 21])
-    (_, _, neighbours), = evaluate._nearest_neighbours(unit(x), unit(x_test), 21, chunk=len(x_test))
+    ((_, _, neighbours),) = evaluate._nearest_neighbours(unit(x), unit(x_test), 21, chunk=len(x_test))
     reference = NearestNeighbors(n_neighbors=21, metric="cosine").fit(x).kneighbors(x_test, return_distance=False)
     np.testing.assert_array_equal(np.sort(neighbours.numpy()), np.sort(reference))
     assert searched == []  # answered by the screen plus float32 products alone

@@ -7,10 +7,16 @@ from selfsup.models import build_encoder
 
 def small_encoder():
     torch.manual_seed(0)
-    return build_encoder({
-        "backbone": "small_cnn", "in_channels": 1, "image_size": [8, 8],
-        "backbone_params": {"widths": [4, 8]}, "mean": [0.5], "std": [0.25],
-    })
+    return build_encoder(
+        {
+            "backbone": "small_cnn",
+            "in_channels": 1,
+            "image_size": [8, 8],
+            "backbone_params": {"widths": [4, 8]},
+            "mean": [0.5],
+            "std": [0.25],
+        }
+    )
 
 
 def test_features_are_unit_length_by_default_and_raw_on_request():
@@ -34,7 +40,9 @@ def test_embed_images_resizes_to_the_size_the_pipeline_embedded_at(tmp_path):
 
     encoder = small_encoder()  # trained on 8×8 views
     checkpoint = {
-        "format": CHECKPOINT_FORMAT, "config": encoder.config, "state_dict": encoder.state_dict(),
+        "format": CHECKPOINT_FORMAT,
+        "config": encoder.config,
+        "state_dict": encoder.state_dict(),
         "embedding_size": [12, 12],  # the stored images the pipeline embedded
     }
     rng = np.random.default_rng(0)

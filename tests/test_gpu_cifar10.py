@@ -23,7 +23,11 @@ def run_script(*args: str) -> subprocess.CompletedProcess:
     # This checkout's package, even where another checkout is the one installed.
     path = os.pathsep.join(filter(None, [str(PROJECT_ROOT / "src"), os.environ.get("PYTHONPATH")]))
     return subprocess.run(
-        [sys.executable, str(SCRIPT), *args], check=False, capture_output=True, text=True, timeout=300,
+        [sys.executable, str(SCRIPT), *args],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "PYTHONPATH": path},
     )
 

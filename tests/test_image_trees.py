@@ -23,7 +23,8 @@ def archive_folder(folder: Path, archive: Path, wrap: str | None = None, extra: 
     """``folder``'s files in a tar (any compression by suffix) or zip, optionally under ``wrap/``."""
     files = {
         (f"{wrap}/" if wrap else "") + file.relative_to(folder).as_posix(): file.read_bytes()
-        for file in sorted(folder.rglob("*")) if file.is_file()
+        for file in sorted(folder.rglob("*"))
+        if file.is_file()
     }
     files.update(extra or {})
     if archive.suffix == ".zip":
@@ -84,7 +85,15 @@ def test_truncated_archive_is_one_error_and_writes_nothing(tmp_path, suffix):
     archive.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
     scratch = tmp_path / "scratch"
     with pytest.raises(DataError, match="tree" + suffix.replace(".", r"\.")):
-        ingest({"dataset": "folder", "path": str(archive), "channels": 1, "image_size": [4, 4], "scratch_dir": str(scratch)})
+        ingest(
+            {
+                "dataset": "folder",
+                "path": str(archive),
+                "channels": 1,
+                "image_size": [4, 4],
+                "scratch_dir": str(scratch),
+            }
+        )
     assert not list(scratch.glob(f"{SCRATCH_PREFIX}*")) if scratch.exists() else True
 
 

@@ -215,7 +215,11 @@ def test_swav_prototypes_are_unit_vectors_after_every_step():
 def test_each_method_trains_through_the_trainer_and_keeps_only_the_encoder(name):
     views = np.random.default_rng(0).integers(0, 256, (64, 2, 1, 8, 8), dtype=np.uint8)
     params = PretrainingParams(
-        method=name, epochs=1, batch_size=16, warmup_epochs=0, small_cnn={"widths": [4, 8]},
+        method=name,
+        epochs=1,
+        batch_size=16,
+        warmup_epochs=0,
+        small_cnn={"widths": [4, 8]},
         **{name: SMALL_HEADS.get(name, {})},
     )
     result = pretrain(views, params)

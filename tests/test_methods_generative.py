@@ -32,10 +32,16 @@ from selfsup.train import tokenizer_codebook
 
 def encoder(backbone: str = "vit_tiny", channels: int = 1, size=(8, 8)):
     params = {"vit_tiny": {"depth": 1, "patch_size": 2}, "small_cnn": {"widths": [8, 16]}}[backbone]
-    return build_encoder({
-        "backbone": backbone, "in_channels": channels, "image_size": list(size),
-        "backbone_params": params, "mean": [0.3] * channels, "std": [0.4] * channels,
-    })
+    return build_encoder(
+        {
+            "backbone": backbone,
+            "in_channels": channels,
+            "image_size": list(size),
+            "backbone_params": params,
+            "mean": [0.3] * channels,
+            "std": [0.4] * channels,
+        }
+    )
 
 
 def test_the_five_methods_are_registered():
@@ -50,7 +56,11 @@ def reference_masked_mse(prediction, target, mask):
     for b in range(prediction.shape[0]):
         for n in range(prediction.shape[1]):
             if mask[b, n]:
-                total = total + sum((prediction[b, n, d] - target[b, n, d]) ** 2 for d in range(prediction.shape[2])) / prediction.shape[2]
+                total = (
+                    total
+                    + sum((prediction[b, n, d] - target[b, n, d]) ** 2 for d in range(prediction.shape[2]))
+                    / prediction.shape[2]
+                )
                 count += 1
     return total / count
 
@@ -258,7 +268,9 @@ def test_beit_loss_is_cross_entropy_of_the_tokens_of_hidden_patches(masking):
     loss, logs = method.loss(images)
     torch.manual_seed(5)
     mask = method.mask(4, (4, 4), images.device)
-    expected = reference_masked_cross_entropy(method.token_logits(images, mask), tokenize(images, method.codebook), mask)
+    expected = reference_masked_cross_entropy(
+        method.token_logits(images, mask), tokenize(images, method.codebook), mask
+    )
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
     assert 0 <= logs["token_accuracy"] <= 1
 

@@ -15,7 +15,11 @@ from tests.digits_learning import assert_beats_random_init, digits  # noqa: F401
 pytestmark = pytest.mark.slow
 
 TRAINING = {
-    "epochs": 30, "batch_size": 64, "learning_rate": 0.002, "warmup_epochs": 1, "small_cnn": {"widths": [16, 32, 64]},
+    "epochs": 30,
+    "batch_size": 64,
+    "learning_rate": 0.002,
+    "warmup_epochs": 1,
+    "small_cnn": {"widths": [16, 32, 64]},
 }
 # Per method: narrow heads, and the few training settings that differ.
 OVERRIDES = {

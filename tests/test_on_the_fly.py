@@ -32,7 +32,9 @@ def source(n_train=96, **augmentation) -> OnTheFlyViews:
 def epoch(views, seed=0, epoch_index=0, batch_size=32, skip=0, n_views=2):
     generator = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(views), generator=torch.Generator().manual_seed(seed))
-    batches = list(on_the_fly_batches(views, n_views, batch_size, generator, CPU, torch.channels_last, epoch_index, skip))
+    batches = list(
+        on_the_fly_batches(views, n_views, batch_size, generator, CPU, torch.channels_last, epoch_index, skip)
+    )
     return batches, order
 
 

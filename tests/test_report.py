@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from selfsup.data.sources import make_index
 from selfsup.hooks import tracked_metrics
 from selfsup.report import comparison_html, comparison_table, git_commit
-from selfsup.data.sources import make_index
 from selfsup.report.figures import class_names, cluster_montage, collapse_monitor, confusion_matrix
 from selfsup.report.html import png_bytes, render_html
 

@@ -40,7 +40,11 @@ def tiny_views(n=96, k=3, seed=0):
 
 def tiny_params(checkpoints, **overrides) -> PretrainingParams:
     values = {
-        "epochs": 3, "batch_size": 32, "warmup_epochs": 1, "small_cnn": {"widths": [8, 16]}, "device": "cpu",
+        "epochs": 3,
+        "batch_size": 32,
+        "warmup_epochs": 1,
+        "small_cnn": {"widths": [8, 16]},
+        "device": "cpu",
         "checkpoint": {"directory": str(checkpoints), "every_steps": 1},
     }
     return PretrainingParams(**{**values, **overrides})
@@ -72,7 +76,8 @@ def run_training(tmp_path, name: str) -> subprocess.Popen:
     log = open(tmp_path / f"{name}.log", "w")
     return subprocess.Popen(
         [sys.executable, "-c", TRAIN_SCRIPT, str(tmp_path / f"{name}-checkpoints"), str(tmp_path / f"{name}.pt")],
-        stdout=log, stderr=subprocess.STDOUT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
 
 
@@ -90,7 +95,9 @@ def test_sigkilled_run_resumes_and_ends_bitwise_identical(tmp_path):
 
     rerun = subprocess.run(
         [sys.executable, "-c", TRAIN_SCRIPT, str(checkpoints), str(tmp_path / "killed.pt")],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert f"Resuming from step {newest_step} ({newest})" in rerun.stderr

@@ -19,8 +19,13 @@ from selfsup.pipelines.embed.nodes import embed_folder
 from tests.conftest import run_kedro
 
 FIGURES = (
-    "training_curves", "collapse_monitor", "embedding_map", "retrieval_grid",
-    "confusion_matrix", "cluster_montage", "augmentation_preview",
+    "training_curves",
+    "collapse_monitor",
+    "embedding_map",
+    "retrieval_grid",
+    "confusion_matrix",
+    "cluster_montage",
+    "augmentation_preview",
 )
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
@@ -52,8 +57,15 @@ def test_report_renders_in_headless_chromium(tiny_run, tmp_path):
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync", "--window-size=1200,900",
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1200,900",
         f"--user-data-dir={tmp_path / 'profile'}",
     ):
         options.add_argument(flag)
@@ -62,7 +74,9 @@ def test_report_renders_in_headless_chromium(tiny_run, tmp_path):
         driver.get((tiny_run / "data" / "08_reporting" / "report.html").as_uri())
         rows = driver.find_elements(By.CSS_SELECTOR, "table#metrics tr")
         assert [row.find_element(By.TAG_NAME, "th").text for row in rows[1:]] == [
-            "SSL features", "raw pixels", "random-init encoder",
+            "SSL features",
+            "raw pixels",
+            "random-init encoder",
         ]
         for row in rows[1:]:
             cells = [cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
@@ -110,7 +124,9 @@ def test_notebook_runs_top_to_bottom_on_the_run_outputs(tiny_run):
     from nbclient import NotebookClient
 
     notebook = nbformat.read(tiny_run / "notebooks" / "explore_features.ipynb", as_version=4)
-    NotebookClient(notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tiny_run / "notebooks")}}).execute()
+    NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(tiny_run / "notebooks")}}
+    ).execute()
     outputs = [output for cell in notebook.cells if cell.cell_type == "code" for output in cell.outputs]
     assert not [output for output in outputs if output.output_type == "error"]
     assert sum("image/png" in output.get("data", {}) for output in outputs) == 2
@@ -180,8 +196,15 @@ def test_compare_puts_saved_runs_side_by_side(tiny_run):
 
 
 PIPELINES = (
-    "__default__", "ingestion", "augmentation", "pretraining", "feature_extraction", "evaluation", "reporting",
-    "compare", "embed",
+    "__default__",
+    "ingestion",
+    "augmentation",
+    "pretraining",
+    "feature_extraction",
+    "evaluation",
+    "reporting",
+    "compare",
+    "embed",
 )
 
 

@@ -23,7 +23,11 @@ def scratch_files(folder):
 @pytest.mark.parametrize("dtype", [np.uint8, np.float32, np.bool_])
 def test_array_decoded_into_scratch_equals_the_in_memory_read(tmp_path, dtype):
     values = np.random.default_rng(0).random((50, 3, 6, 5))
-    images = (values * 255).astype(np.uint8) if dtype == np.uint8 else (values > 0.5 if dtype == np.bool_ else values.astype(np.float32))
+    images = (
+        (values * 255).astype(np.uint8)
+        if dtype == np.uint8
+        else (values > 0.5 if dtype == np.bool_ else values.astype(np.float32))
+    )
     np.save(tmp_path / "images.npy", images)
     in_memory, _ = read_array_file(tmp_path / "images.npy")
     scratched, _ = read_array_file(tmp_path / "images.npy", allocate=ScratchStore(tmp_path / "scratch"))

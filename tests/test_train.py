@@ -122,7 +122,9 @@ def test_every_method_trains_under_bf16_autocast_with_float32_state(name, monkey
     from selfsup import train
 
     monkeypatch.setattr(train, "cpu_has_bf16_units", lambda: True)
-    result = pretrain(tiny_views(), tiny_params(method=name, epochs=1, device="cpu", mixed_precision_cpu=True,
-                                                **BF16_CASES.get(name, {})))
+    result = pretrain(
+        tiny_views(),
+        tiny_params(method=name, epochs=1, device="cpu", mixed_precision_cpu=True, **BF16_CASES.get(name, {})),
+    )
     assert np.isfinite(result.history["loss"]).all()
     assert all(t.dtype == torch.float32 for t in result.checkpoint["state_dict"].values() if t.is_floating_point())

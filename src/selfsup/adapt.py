@@ -34,19 +34,19 @@ SAMPLE = 256
 # Mean |channel difference| (0-255) above which an image counts as coloured; JPEG
 # artefacts in grey images stay below 2.
 COLOUR_CHROMA = 6.0
-COLOUR_SHARE = 0.05   # the set is colour when at least this share of the sample is
-LARGEST_SIDE = 32     # the short side images are reduced to at most (see choose_parameters)
-VIEW_SCALE = 0.75     # views are this fraction of the image's side, from 24 pixels up
+COLOUR_SHARE = 0.05  # the set is colour when at least this share of the sample is
+LARGEST_SIDE = 32  # the short side images are reduced to at most (see choose_parameters)
+VIEW_SCALE = 0.75  # views are this fraction of the image's side, from 24 pixels up
 
 
 @dataclass(frozen=True)
 class ImageProfile:
     images: int
-    train: int                     # images in the training split
-    classes: int                   # 0 when unlabelled
-    smallest_class: int            # training images of the least frequent class (0 when unlabelled)
+    train: int  # images in the training split
+    classes: int  # 0 when unlabelled
+    smallest_class: int  # training images of the least frequent class (0 when unlabelled)
     train_labels: np.ndarray | None
-    height: int                    # median native size of the sample
+    height: int  # median native size of the sample
     width: int
     colour: bool
     sampled: int
@@ -64,7 +64,9 @@ CHOSEN_FROM_IMAGES = {
 
 def _autos(values: dict[str, dict]) -> list[tuple[str, str]]:
     return [
-        (section, key) for section, keys in CHOSEN_FROM_IMAGES.items() for key in keys
+        (section, key)
+        for section, keys in CHOSEN_FROM_IMAGES.items()
+        for key in keys
         if (values.get(section) or {}).get(key) == AUTO
     ]
 
@@ -132,10 +134,14 @@ def choose_parameters(profile: ImageProfile) -> dict[str, dict[str, tuple[Any, s
     views = [round(VIEW_SCALE * length) for length in image_size] if smaller_views else list(image_size)
     view_reason = (
         f"views {VIEW_SCALE:.0%} of the side from 24 pixels up: more steps per minute, and random resized "
-        "crops enlarge objects about as much" if smaller_views else "images under 24 pixels are cropped at their own size"
+        "crops enlarge objects about as much"
+        if smaller_views
+        else "images under 24 pixels are cropped at their own size"
     )
     colour = "their colour varies" if profile.colour else "they are grey (no sampled image has colour)"
-    blur_reason = f"{side}-pixel images: " + ("blur would erase their detail" if side <= 32 else "blur as SimCLR at larger sizes")
+    blur_reason = f"{side}-pixel images: " + (
+        "blur would erase their detail" if side <= 32 else "blur as SimCLR at larger sizes"
+    )
     batch = _batch_size(profile.train)
     return {
         "ingestion": {
@@ -168,8 +174,10 @@ def _size_reason(profile: ImageProfile, size: tuple[int, int]) -> str:
     native = f"median native size {profile.height}×{profile.width}"
     if size == (profile.height, profile.width):
         return f"{native}, kept"
-    return (f"{native}, reduced to a {LARGEST_SIDE}-pixel short side: the cost of a step grows with the "
-            "pixels, and on CPUs more steps beat more pixels at these budgets")
+    return (
+        f"{native}, reduced to a {LARGEST_SIDE}-pixel short side: the cost of a step grows with the "
+        "pixels, and on CPUs more steps beat more pixels at these budgets"
+    )
 
 
 def _batch_size(train: int) -> int:
@@ -184,10 +192,13 @@ def _evaluation_choices(profile: ImageProfile) -> dict[str, tuple[Any, str]]:
     fractions = [f for f in (0.01, 0.1, 0.5) if _gives_every_class_an_example(profile.train_labels, f)][:2] or [0.5]
     return {
         "knn_k": (ks, f"k = 20 and 200, at most the {labelled} labelled training images"),
-        "label_fractions": (fractions, (
-            f"the smallest of 1 %, 10 %, 50 % that leave each of {profile.classes} classes an example "
-            f"(smallest class: {profile.smallest_class} training images)"
-        )),
+        "label_fractions": (
+            fractions,
+            (
+                f"the smallest of 1 %, 10 %, 50 % that leave each of {profile.classes} classes an example "
+                f"(smallest class: {profile.smallest_class} training images)"
+            ),
+        ),
         "n_clusters": (profile.classes, f"{profile.classes} classes"),
     }
 
@@ -206,8 +217,12 @@ def resolve_auto(values: dict[str, dict]) -> dict[str, dict]:
         return values
     profile = profile_images(values.get("ingestion") or {})
     logger.info(
-        "Choosing the 'auto' parameters from the images: %d images (%d for training, %d classes), "
-        "median %d×%d, %s", profile.images, profile.train, profile.classes, profile.height, profile.width,
+        "Choosing the 'auto' parameters from the images: %d images (%d for training, %d classes), median %d×%d, %s",
+        profile.images,
+        profile.train,
+        profile.classes,
+        profile.height,
+        profile.width,
         "colour" if profile.colour else "grey",
     )
     choices = choose_parameters(profile)

@@ -383,12 +383,24 @@ def _augment_fused(images, plan: _Plan, params: AugmentationParams, noise, gain,
     noise_std = params.noise_std if noise is not None else 0.0
     noise = noise if noise is not None else torch.zeros(1, 1, 1, 1)
     arrays = (
-        source.contiguous().numpy(), np.float32(gain),
-        plan.rows[0].numpy(), plan.rows[1].numpy(), *_split_taps(*plan.columns),
-        plan.jitter.numpy(), plan.brightness.numpy(), plan.contrast.numpy(), plan.saturation.numpy(),
-        params.saturation > 0 and c == 3, plan.gray.numpy(), _gray_weights(c, images.device).numpy(),
-        plan.blur.numpy(), kernels.numpy(), _significant_radii(kernels), plan.solarize.numpy(),
-        noise.contiguous().numpy(), np.float32(noise_std),
+        source.contiguous().numpy(),
+        np.float32(gain),
+        plan.rows[0].numpy(),
+        plan.rows[1].numpy(),
+        *_split_taps(*plan.columns),
+        plan.jitter.numpy(),
+        plan.brightness.numpy(),
+        plan.contrast.numpy(),
+        plan.saturation.numpy(),
+        params.saturation > 0 and c == 3,
+        plan.gray.numpy(),
+        _gray_weights(c, images.device).numpy(),
+        plan.blur.numpy(),
+        kernels.numpy(),
+        _significant_radii(kernels),
+        plan.solarize.numpy(),
+        noise.contiguous().numpy(),
+        np.float32(noise_std),
     )
     out = torch.empty(n, c, *size)
     augment_kernel.run(arrays, out.numpy())
@@ -411,7 +423,6 @@ def iter_view_chunks(
         stop = min(start + params.batch_size, len(positions))
         batch = torch.from_numpy(np.array(images[positions[start:stop]]))
         views = [
-            to_uint8(augment_batch(batch, params, generator, params.output_size))
-            for _ in range(params.views_per_image)
+            to_uint8(augment_batch(batch, params, generator, params.output_size)) for _ in range(params.views_per_image)
         ]
         yield slice(start, stop), torch.stack(views, dim=1).numpy()

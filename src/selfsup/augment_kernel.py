@@ -186,9 +186,32 @@ def _finish(x, gray, solarize, noise, noise_std, out):
 
 
 @numba.njit(nogil=True, cache=True)
-def views(images, gain, row_index, row_weight, column_a, column_b, weight_a, weight_b, jitter, brightness,
-          contrast, saturation, use_saturation, gray, luma, blur, kernels, radii, solarize, noise, noise_std,
-          out, start, stop):
+def views(
+    images,
+    gain,
+    row_index,
+    row_weight,
+    column_a,
+    column_b,
+    weight_a,
+    weight_b,
+    jitter,
+    brightness,
+    contrast,
+    saturation,
+    use_saturation,
+    gray,
+    luma,
+    blur,
+    kernels,
+    radii,
+    solarize,
+    noise,
+    noise_std,
+    out,
+    start,
+    stop,
+):
     """Views of samples ``start:stop`` into ``out`` (n, C, h, w); arguments are ``_Plan``'s arrays,
     the column taps split into their two indices and two weights. Sample s blurs with the
     ``radii[s]`` taps each side of its kernel's centre that are not negligible."""
@@ -203,8 +226,19 @@ def views(images, gain, row_index, row_weight, column_a, column_b, weight_a, wei
     scratch = np.empty(h * (w + taps), np.float32)
     for s in range(start, stop):
         scale = gain * brightness[s] if jitter[s] else gain
-        _crop(images[s], scale, row_index[s], row_weight[s], column_a[s], column_b[s], weight_a[s], weight_b[s],
-              line, columns, x)
+        _crop(
+            images[s],
+            scale,
+            row_index[s],
+            row_weight[s],
+            column_a[s],
+            column_b[s],
+            weight_a[s],
+            weight_b[s],
+            line,
+            columns,
+            x,
+        )
         planes = x.reshape(channels, h * w)
         if jitter[s]:
             _jitter(planes, contrast[s], saturation[s], use_saturation, luma)

@@ -54,6 +54,8 @@ def collapse_verdict(history_spread: list[tuple[int, float]]) -> dict:
             "Representation collapse: the embedding spread fell to %.4f at step %d (healthy runs stay above %.2f); "
             "the features are nearly the same for every image. Try a lower pretraining.learning_rate, "
             "a larger pretraining.batch_size or another pretraining.method.",
-            final, step, COLLAPSE_THRESHOLD,
+            final,
+            step,
+            COLLAPSE_THRESHOLD,
         )
     return {"final_embedding_std": final, "collapsed": collapsed}

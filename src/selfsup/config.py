@@ -213,7 +213,8 @@ class JigsawParams(_Strict):
         available = factorial(self.grid**2)
         if self.num_permutations > available:
             raise ValueError(
-                f"num_permutations={self.num_permutations} exceeds the {available} orders of {self.grid}×{self.grid} tiles"
+                f"num_permutations={self.num_permutations} exceeds the {available} orders"
+                f" of {self.grid}×{self.grid} tiles"
             )
         return self
 
@@ -345,9 +346,7 @@ class EvaluationParams(_Strict):
         if not self.knn_k or any(k < 1 for k in self.knn_k):
             raise ValueError(f"knn_k must be positive integers, got {list(self.knn_k)}")
         if any(not 0 < f < 1 for f in self.label_fractions):
-            raise ValueError(
-                f"label_fractions must lie in (0, 1), got {list(self.label_fractions)}"
-            )
+            raise ValueError(f"label_fractions must lie in (0, 1), got {list(self.label_fractions)}")
         return self
 
 

@@ -115,7 +115,8 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
 
 
 def synchronise_batch_norm(module: nn.Module, device: torch.device) -> nn.Module:
-    """Every BatchNorm in ``module`` computing global-batch statistics: SyncBatchNorm on CUDA, else ``GlobalBatchNorm``."""
+    """Every BatchNorm in ``module`` computing global-batch statistics: SyncBatchNorm on CUDA,
+    else ``GlobalBatchNorm``."""
     if device.type == "cuda":
         return nn.SyncBatchNorm.convert_sync_batchnorm(module)
     return _convert(module)
@@ -125,7 +126,11 @@ def _convert(module: nn.Module) -> nn.Module:
     if isinstance(module, nn.modules.batchnorm._BatchNorm) and not isinstance(module, GlobalBatchNorm):
         like = module.weight if module.weight is not None else module.running_mean
         converted = GlobalBatchNorm(
-            module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats,
+            module.num_features,
+            module.eps,
+            module.momentum,
+            module.affine,
+            module.track_running_stats,
             **({} if like is None else {"device": like.device, "dtype": like.dtype}),
         )
         converted.load_state_dict(module.state_dict())
@@ -191,9 +196,7 @@ def launch(
 
 def _root_cause(exc: ChildFailedError) -> str:
     """The first failing rank's own exception message; a signal only when no rank reported one."""
-    reported = {
-        rank: failure for rank, failure in exc.failures.items() if failure.error_file_data.get("message")
-    }
+    reported = {rank: failure for rank, failure in exc.failures.items() if failure.error_file_data.get("message")}
     candidates = reported or exc.failures
     failed_rank, failure = min(candidates.items(), key=lambda item: item[1].timestamp)
     message = failure.message

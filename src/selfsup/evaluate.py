@@ -178,7 +178,9 @@ def linear_probe(train_x, train_y, test_x, max_iter: int = 1000, device="cpu") -
     if not probe.convergence.converged:
         logger.warning(
             "linear probe stopped at evaluation.linear_max_iter=%d with max |gradient| %.2e (> %.0e); raise it",
-            max_iter, probe.convergence.max_gradient, TOLERANCE,
+            max_iter,
+            probe.convergence.max_gradient,
+            TOLERANCE,
         )
     return probe.predict(test_x), probe.convergence
 
@@ -193,9 +195,7 @@ def label_fraction(labels: np.ndarray, fraction: float, seed: int = 0) -> np.nda
         raise ParameterError(f"{where} cannot give every class an example ({error}); raise the fraction") from None
     missing = set(np.unique(labels)) - set(np.unique(labels[chosen]))
     if missing:
-        raise ParameterError(
-            f"{where} leaves classes {sorted(missing)} without an example; raise the fraction"
-        )
+        raise ParameterError(f"{where} leaves classes {sorted(missing)} without an example; raise the fraction")
     return np.sort(chosen)
 
 

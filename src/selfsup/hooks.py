@@ -22,7 +22,9 @@ class ValidateParametersHook:
         values = {section: catalog.load(f"params:{section}") for section in SCHEMAS if f"params:{section}" in catalog}
         if has_auto(values):
             resolved = resolve_auto(values)
-            _replace_parameters(catalog, {section: resolved[section] for section in values if resolved[section] != values[section]})
+            _replace_parameters(
+                catalog, {section: resolved[section] for section in values if resolved[section] != values[section]}
+            )
             values = resolved
         used = {section for section in values if f"params:{section}" in pipeline.inputs()}
         validate_run(values, used)

@@ -24,11 +24,15 @@ def validate_run(values: dict[str, dict], used: set[str]) -> dict:
 
     A run of later stages alone is checked by those stages when they start.
     """
-    params = {section: validate(SCHEMAS[section], section, section_values) for section, section_values in values.items()}
+    params = {
+        section: validate(SCHEMAS[section], section, section_values) for section, section_values in values.items()
+    }
     if "ingestion" in used:
         check_run(
             outline_image_set(params["ingestion"]),
-            **{section: params[section] for section in ("augmentation", "pretraining", "evaluation") if section in used},
+            **{
+                section: params[section] for section in ("augmentation", "pretraining", "evaluation") if section in used
+            },
         )
     return params
 

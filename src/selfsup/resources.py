@@ -22,8 +22,7 @@ def check_free_space(directory: str | Path, nbytes: int, what: str, lower: str) 
     free = shutil.disk_usage(existing).free
     if nbytes * DISK_MARGIN > free:
         raise ResourceError(
-            f"{what} needs {_gib(nbytes)} but {existing} has {_gib(free)} free; "
-            f"free some space or lower {lower}"
+            f"{what} needs {_gib(nbytes)} but {existing} has {_gib(free)} free; free some space or lower {lower}"
         )
 
 

@@ -32,7 +32,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 import pandas as pd
@@ -56,7 +55,7 @@ logger = logging.getLogger(__name__)
 CHECKPOINT_FORMAT = "selfsup.encoder/1"
 
 # What ``pretrain`` trains on: cached views uint8 (N, K, C, H, W), or views generated per batch.
-TrainingViews = Union[np.ndarray, OnTheFlyViews]
+TrainingViews = np.ndarray | OnTheFlyViews
 
 # Images whose on-the-fly views give the encoder's input statistics.
 STATS_SAMPLE_IMAGES = 4096
@@ -123,12 +122,14 @@ def tokenizer_codebook(views: TrainingViews, params: PretrainingParams) -> np.nd
         _, height, width = views.view_shape
         per_view = max(1, (height // patch_size) * (width // patch_size))
         views = views.sample(math.ceil(tokenizer.tokenizer_patches / per_view), 1, seed=params.seed)
-    logger.info(
-        "Fitting a %d-word k-means tokenizer on %d×%d patches", tokenizer.codebook_size, patch_size, patch_size
-    )
+    logger.info("Fitting a %d-word k-means tokenizer on %d×%d patches", tokenizer.codebook_size, patch_size, patch_size)
     return fit_codebook(
-        views, patch_size, tokenizer.codebook_size, tokenizer.tokenizer_patches,
-        tokenizer.tokenizer_iterations, params.seed,
+        views,
+        patch_size,
+        tokenizer.codebook_size,
+        tokenizer.tokenizer_patches,
+        tokenizer.tokenizer_iterations,
+        params.seed,
     )
 
 
@@ -153,7 +154,9 @@ def _uses_bf16(device: torch.device, params: PretrainingParams) -> bool:
     if device.type == "cpu" and params.mixed_precision_cpu:
         if cpu_has_bf16_units():
             return True
-        logger.warning("pretraining.mixed_precision_cpu: this CPU has no bf16 units (AMX or AVX-512 BF16); training in float32")
+        logger.warning(
+            "pretraining.mixed_precision_cpu: this CPU has no bf16 units (AMX or AVX-512 BF16); training in float32"
+        )
     return False
 
 
@@ -283,8 +286,14 @@ def on_the_fly_batches(
 
 
 def _epoch_views(
-    views: TrainingViews, n_views: int, params: PretrainingParams, generator: torch.Generator,
-    device: torch.device, memory_format: torch.memory_format, epoch: int, skip: int,
+    views: TrainingViews,
+    n_views: int,
+    params: PretrainingParams,
+    generator: torch.Generator,
+    device: torch.device,
+    memory_format: torch.memory_format,
+    epoch: int,
+    skip: int,
 ) -> Iterator[torch.Tensor]:
     if isinstance(views, OnTheFlyViews):
         return on_the_fly_batches(views, n_views, params.batch_size, generator, device, memory_format, epoch, skip)
@@ -349,7 +358,9 @@ class StepPlan:
             self.warmup_steps = min(self.warmup_steps, max(1, self.total_steps // 10))
         logger.info(
             "Time budget %.0f s: planned %d steps (%.3f s/step measured)",
-            self.budget_s, self.total_steps, seconds_per_step,
+            self.budget_s,
+            self.total_steps,
+            seconds_per_step,
         )
 
 
@@ -393,13 +404,20 @@ def pretrain(
             )
         logger.info(
             "Launching %d processes × %d node(s) (%s); batch %d = %d per process",
-            layout.nproc_per_node, layout.nnodes, distributed.backend_for(device),
-            params.batch_size, params.batch_size // layout.world_size,
+            layout.nproc_per_node,
+            layout.nnodes,
+            distributed.backend_for(device),
+            params.batch_size,
+            params.batch_size // layout.world_size,
         )
         return distributed.launch(
-            _train_rank, (_shareable(views), params, codebook, data_key),
-            nproc_per_node=layout.nproc_per_node, nnodes=layout.nnodes, node_rank=layout.node_rank,
-            rdzv_endpoint=layout.rdzv_endpoint, backend=distributed.backend_for(device),
+            _train_rank,
+            (_shareable(views), params, codebook, data_key),
+            nproc_per_node=layout.nproc_per_node,
+            nnodes=layout.nnodes,
+            node_rank=layout.node_rank,
+            rdzv_endpoint=layout.rdzv_endpoint,
+            backend=distributed.backend_for(device),
         )
     return _train(views, params, codebook, data_key)
 
@@ -470,8 +488,13 @@ def _train(views: TrainingViews, params: PretrainingParams, codebook: np.ndarray
 
     logger.info(
         "Pretraining %s on %s%s: %d images, batch %d, at most %d epochs × %d steps%s",
-        params.method, device, f" × {world} processes" if world > 1 else "", n, params.batch_size,
-        params.epochs, steps_per_epoch,
+        params.method,
+        device,
+        f" × {world} processes" if world > 1 else "",
+        n,
+        params.batch_size,
+        params.epochs,
+        steps_per_epoch,
         f", time budget {params.time_budget_s:.0f} s" if params.time_budget_s else "",
     )
 
@@ -482,12 +505,18 @@ def _train(views: TrainingViews, params: PretrainingParams, codebook: np.ndarray
         if not is_rank0:
             return
         state = {
-            "format": TRAINING_STATE_FORMAT, "step": progress.step, "epoch": progress.epoch,
-            "step_in_epoch": progress.step_in_epoch, "elapsed_s": time.perf_counter() - started,
+            "format": TRAINING_STATE_FORMAT,
+            "step": progress.step,
+            "epoch": progress.epoch,
+            "step_in_epoch": progress.step_in_epoch,
+            "elapsed_s": time.perf_counter() - started,
             "plan": {"total_steps": plan.total_steps, "warmup_steps": plan.warmup_steps},
-            "method": method.state_dict(), "optimizer": optimizer.state_dict(),
-            "batch_order_rng": epoch_rng, "rng": rng,
-            "records": progress.records, "spreads": [list(s) for s in progress.spreads],
+            "method": method.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "batch_order_rng": epoch_rng,
+            "rng": rng,
+            "records": progress.records,
+            "spreads": [list(s) for s in progress.spreads],
         }
         folder.save(state, progress.step)
 
@@ -498,7 +527,10 @@ def _train(views: TrainingViews, params: PretrainingParams, codebook: np.ndarray
     use_bf16 = _uses_bf16(device, params)
     method.train()
     with tqdm(
-        total=plan.total_steps, initial=progress.step, desc=f"pretraining {params.method}", unit="step",
+        total=plan.total_steps,
+        initial=progress.step,
+        desc=f"pretraining {params.method}",
+        unit="step",
         disable=None if is_rank0 else True,
     ) as bar:
         while stopped_by is None:
@@ -514,8 +546,14 @@ def _train(views: TrainingViews, params: PretrainingParams, codebook: np.ndarray
                 method.on_step_end(step, plan.total_steps)
                 now = time.perf_counter()
                 records.append(
-                    {"step": step, "epoch": progress.epoch, "loss": loss_value, "lr": lr,
-                     "images_per_s": params.batch_size / (now - last_step_end), **logs}
+                    {
+                        "step": step,
+                        "epoch": progress.epoch,
+                        "loss": loss_value,
+                        "lr": lr,
+                        "images_per_s": params.batch_size / (now - last_step_end),
+                        **logs,
+                    }
                 )
                 last_step_end = now
                 progress.step += 1
@@ -562,7 +600,10 @@ def _train(views: TrainingViews, params: PretrainingParams, codebook: np.ndarray
     }
     logger.info(
         "Pretraining stopped by %s after %d steps, %.1f s (%.0f images/s)",
-        stopped_by, step, wall_time, summary["images_per_s"],
+        stopped_by,
+        step,
+        wall_time,
+        summary["images_per_s"],
     )
     if folder is not None and is_rank0:
         folder.remove()  # finished: a rerun trains again instead of resuming
@@ -577,8 +618,14 @@ def _train(views: TrainingViews, params: PretrainingParams, codebook: np.ndarray
 
 
 def _optimise(
-    model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: torch.Tensor, use_bf16: bool,
-    params: PretrainingParams, step: int, epoch: int, folder: CheckpointFolder | None,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batch: torch.Tensor,
+    use_bf16: bool,
+    params: PretrainingParams,
+    step: int,
+    epoch: int,
+    folder: CheckpointFolder | None,
 ) -> tuple[float, dict]:
     """One optimizer step; the global batch's mean loss. A non-finite loss stops before the update."""
     try:
@@ -603,7 +650,8 @@ def _diverged(
     files = folder.files() if folder is not None else []
     kept = (
         f"the last good checkpoint, {files[-1]}, is kept"
-        if files else "no checkpoint holds an earlier state (pretraining.checkpoint.directory keeps them)"
+        if files
+        else "no checkpoint holds an earlier state (pretraining.checkpoint.directory keeps them)"
     )
     return FloatingPointError(
         f"pretraining loss became {loss_value} at step {step} (epoch {epoch}): the training diverged and was "
@@ -630,7 +678,9 @@ def _out_of_memory(exc: RuntimeError, step: int, params: PretrainingParams, devi
     )
 
 
-def _checkpoint_folder(params: PretrainingParams, data_key: str | None, codebook: np.ndarray) -> CheckpointFolder | None:
+def _checkpoint_folder(
+    params: PretrainingParams, data_key: str | None, codebook: np.ndarray
+) -> CheckpointFolder | None:
     if params.checkpoint.directory is None:
         return None
     key = run_key(data_key or "", params, codebook)
@@ -638,7 +688,10 @@ def _checkpoint_folder(params: PretrainingParams, data_key: str | None, codebook
 
 
 def _resume(
-    folder: CheckpointFolder, method: Method, optimizer: torch.optim.Optimizer, plan: StepPlan,
+    folder: CheckpointFolder,
+    method: Method,
+    optimizer: torch.optim.Optimizer,
+    plan: StepPlan,
     generator: torch.Generator,
 ) -> _Progress:
     """Restore the newest checkpoint of this run into the objects given; a fresh start when there is none.
@@ -666,12 +719,18 @@ def _resume(
     else:
         logger.warning(
             "The checkpoint was written by %d processes, this run has %d: random masks and noise will differ "
-            "from the original run's", len(rng), distributed.world_size(),
+            "from the original run's",
+            len(rng),
+            distributed.world_size(),
         )
     return _Progress(
-        step=state["step"], epoch=state["epoch"], step_in_epoch=state["step_in_epoch"],
-        elapsed_s=state["elapsed_s"], records=state["records"],
-        spreads=[tuple(s) for s in state["spreads"]], resumed_from=state["step"],
+        step=state["step"],
+        epoch=state["epoch"],
+        step_in_epoch=state["step_in_epoch"],
+        elapsed_s=state["elapsed_s"],
+        records=state["records"],
+        spreads=[tuple(s) for s in state["spreads"]],
+        resumed_from=state["step"],
     )
 
 

@@ -14,15 +14,21 @@ def write_fake_idx_dataset(folder, n_train=30, n_test=10, seed=0):
     rng = np.random.default_rng(seed)
     names = {}
     for split, n in (("train", n_train), ("t10k", n_test)):
-        names[f"{split}_images"] = write_idx(folder / f"{split}-images", rng.integers(0, 256, (n, 6, 5), dtype=np.uint8), gz=True)
+        names[f"{split}_images"] = write_idx(
+            folder / f"{split}-images", rng.integers(0, 256, (n, 6, 5), dtype=np.uint8), gz=True
+        )
         names[f"{split}_labels"] = write_idx(folder / f"{split}-labels", rng.integers(0, 3, n, dtype=np.uint8))
     return names
 
 
 def test_idx_keeps_the_files_own_split_and_order(tmp_path):
     write_fake_idx_dataset(tmp_path)
-    files = {"train_images": "train-images", "train_labels": "train-labels",
-             "test_images": "t10k-images", "test_labels": "t10k-labels"}
+    files = {
+        "train_images": "train-images",
+        "train_labels": "train-labels",
+        "test_images": "t10k-images",
+        "test_labels": "t10k-labels",
+    }
     images, index, summary = ingest({"dataset": "idx", "path": str(tmp_path), "idx_files": files})
     assert images.shape == (40, 1, 6, 5)
     assert index["split"].tolist() == ["train"] * 30 + ["test"] * 10
@@ -56,9 +62,17 @@ def make_folder(root, labelled: bool, per_class=8, classes=("cat", "dog")):
 @pytest.mark.parametrize("labelled", [True, False])
 def test_folder_of_mixed_sizes_and_modes(tmp_path, labelled):
     make_folder(tmp_path / "images", labelled)
-    (tmp_path / "images" / "broken.png" if not labelled else tmp_path / "images" / "cat" / "broken.png").write_bytes(b"nope")
-    params = {"dataset": "folder", "path": str(tmp_path / "images"), "channels": 3,
-              "image_size": [12, 10], "on_error": "skip", "test_fraction": 0.25}
+    (tmp_path / "images" / "broken.png" if not labelled else tmp_path / "images" / "cat" / "broken.png").write_bytes(
+        b"nope"
+    )
+    params = {
+        "dataset": "folder",
+        "path": str(tmp_path / "images"),
+        "channels": 3,
+        "image_size": [12, 10],
+        "on_error": "skip",
+        "test_fraction": 0.25,
+    }
     images, index, summary = ingest(params)
     assert images.shape == (16, 3, 12, 10) and images.dtype == np.uint8
     assert summary["skipped"] == 1 and "broken.png" in summary["skipped_files"][0]

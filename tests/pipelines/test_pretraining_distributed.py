@@ -47,7 +47,10 @@ def test_a_failing_rank_fails_the_node_with_its_message_and_saves_nothing(tmp_pa
 def test_kedro_run_on_two_processes_passes_the_default_bar(project_copy):
     result = subprocess.run(
         [sys.executable, "-m", "kedro", "run", "--params", "pretraining.distributed.nproc_per_node=2"],
-        cwd=project_copy, capture_output=True, text=True, timeout=1800,
+        cwd=project_copy,
+        capture_output=True,
+        text=True,
+        timeout=1800,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     metrics = json.loads((project_copy / "data" / "08_reporting" / "metrics.json").read_text())

@@ -110,9 +110,15 @@ def test_each_stage_runs_alone_on_the_previous_outputs(run_stage, tmp_path):
     html = (tmp_path / "report.html").read_text()
     figures = sorted(p.name for p in (tmp_path / "figures").iterdir())
     assert figures == sorted(
-        f"{name}.png" for name in (
-            "training_curves", "collapse_monitor", "embedding_map", "retrieval_grid",
-            "confusion_matrix", "cluster_montage", "augmentation_preview",
+        f"{name}.png"
+        for name in (
+            "training_curves",
+            "collapse_monitor",
+            "embedding_map",
+            "retrieval_grid",
+            "confusion_matrix",
+            "cluster_montage",
+            "augmentation_preview",
         )
     )
     assert 'id="metrics"' in html and html.count("data:image/png;base64,") == len(figures)

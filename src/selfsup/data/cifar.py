@@ -26,8 +26,8 @@ _ROW_BYTES = 3 * 32 * 32
 
 @dataclass(frozen=True)
 class CifarFormat:
-    archive: str          # the official archive's file name
-    folder: str           # the folder it extracts to
+    archive: str  # the official archive's file name
+    folder: str  # the folder it extracts to
     url: str
     md5: str
     train_batches: tuple[str, ...]
@@ -40,13 +40,26 @@ class CifarFormat:
 
 FORMATS = {
     "cifar10": CifarFormat(
-        "cifar-10-python.tar.gz", "cifar-10-batches-py", "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
-        "c58f30108f718f92721af3b95e74349a", tuple(f"data_batch_{i}" for i in range(1, 6)), "test_batch",
-        "batches.meta", b"labels", b"label_names",
+        "cifar-10-python.tar.gz",
+        "cifar-10-batches-py",
+        "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+        "c58f30108f718f92721af3b95e74349a",
+        tuple(f"data_batch_{i}" for i in range(1, 6)),
+        "test_batch",
+        "batches.meta",
+        b"labels",
+        b"label_names",
     ),
     "cifar100": CifarFormat(
-        "cifar-100-python.tar.gz", "cifar-100-python", "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
-        "eb9058c3a382ffc7106e4002c42a8d85", ("train",), "test", "meta", b"fine_labels", b"fine_label_names",
+        "cifar-100-python.tar.gz",
+        "cifar-100-python",
+        "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+        "eb9058c3a382ffc7106e4002c42a8d85",
+        ("train",),
+        "test",
+        "meta",
+        b"fine_labels",
+        b"fine_label_names",
     ),
 }
 
@@ -55,7 +68,7 @@ FORMATS = {
 class CifarSet:
     images: np.ndarray  # uint8 (N, 3, 32, 32), train then test
     labels: np.ndarray  # int64 (N,)
-    splits: list[str]   # 'train' / 'test' per image
+    splits: list[str]  # 'train' / 'test' per image
     class_names: list[str]
     source: str
 
@@ -168,9 +181,12 @@ class _ArraysOnly(pickle.Unpickler):
 
     _ALLOWED: ClassVar[set[tuple[str, str]]] = {
         ("_codecs", "encode"),
-        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
-        ("numpy", "ndarray"), ("numpy", "dtype"),
-        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
     }
 
     def find_class(self, module: str, name: str):

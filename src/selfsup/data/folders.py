@@ -86,7 +86,14 @@ def read_image_folder(
     layout = layout_of(tree.paths, str(folder))
     images = allocate((len(tree.paths), channels, *size))
     failures = _decode_stream(
-        images, tree.stream(), tree.name_of, tree.paths, channels, size, workers, on_error,
+        images,
+        tree.stream(),
+        tree.name_of,
+        tree.paths,
+        channels,
+        size,
+        workers,
+        on_error,
         f"decoding {Path(folder).name}" if progress else None,
     )
     skipped = [(tree.paths[index], reason) for index, reason in failures]
@@ -172,9 +179,10 @@ def _decode_stream(
             failures.append((index, error.reason))
         bar.update()
 
-    with ThreadPoolExecutor(max_workers=workers) as pool, tqdm(
-        total=len(paths), desc=progress_label, unit="image", disable=None if progress_label else True
-    ) as bar:
+    with (
+        ThreadPoolExecutor(max_workers=workers) as pool,
+        tqdm(total=len(paths), desc=progress_label, unit="image", disable=None if progress_label else True) as bar,
+    ):
         try:
             for index, source in sources:
                 pending.append((index, pool.submit(decode_one, index, source)))

@@ -130,7 +130,12 @@ def save_plan(directory: str | Path, plan: OnTheFlyPlan) -> None:
     (directory / PLAN_FILE).unlink(missing_ok=True)
     with atomic_path(directory / POSITIONS_FILE) as tmp, open(tmp, "wb") as file:
         np.save(file, np.asarray(plan.positions, dtype=np.int64), allow_pickle=False)
-    meta = {"mode": "on_the_fly", "key": plan.key, "n_images": len(plan.positions), "params": plan.params.model_dump(mode="json")}
+    meta = {
+        "mode": "on_the_fly",
+        "key": plan.key,
+        "n_images": len(plan.positions),
+        "params": plan.params.model_dump(mode="json"),
+    }
     atomic_write_text(directory / PLAN_FILE, json.dumps(meta, indent=2))
 
 

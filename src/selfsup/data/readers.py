@@ -55,25 +55,19 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     actual = len(raw) - header_size
     if actual != expected:
         raise DataError(
-            f"{path}: payload is {actual} bytes but the header's shape {shape} of "
-            f"{dtype.name} needs {expected} bytes"
+            f"{path}: payload is {actual} bytes but the header's shape {shape} of {dtype.name} needs {expected} bytes"
         )
     values = np.frombuffer(raw, dtype=dtype, offset=header_size, count=count).reshape(shape)
     return values.astype(dtype.newbyteorder("="))
 
 
-def read_idx_pair(
-    images_path: str | os.PathLike, labels_path: str | os.PathLike
-) -> tuple[np.ndarray, np.ndarray]:
+def read_idx_pair(images_path: str | os.PathLike, labels_path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     """Read matching IDX image and label files: uint8 (N, 1, H, W) and int64 (N,)."""
     images = read_idx(images_path)
     labels = read_idx(labels_path)
     both = f"{images_path}, {labels_path}"
     if images.ndim != 3 or images.dtype != np.uint8:
-        raise DataError(
-            f"{both}: the images file must hold 3-D uint8 (N, H, W), "
-            f"got {images.ndim}-D {images.dtype}"
-        )
+        raise DataError(f"{both}: the images file must hold 3-D uint8 (N, H, W), got {images.ndim}-D {images.dtype}")
     if labels.ndim != 1:
         raise DataError(f"{both}: the labels file must be 1-D, got shape {labels.shape}")
     if len(images) != len(labels):
@@ -86,7 +80,7 @@ def read_idx_shape(path: str | os.PathLike) -> tuple[int, ...]:
     path = Path(path)
     with path.open("rb") as file:
         is_gzip = file.read(2) == _GZIP_MAGIC
-    with (gzip.open(path, "rb") if is_gzip else path.open("rb")) as file:
+    with gzip.open(path, "rb") if is_gzip else path.open("rb") as file:
         start = file.read(4)
         ndim = start[3] if len(start) == 4 else 0
         return _parse_idx_header(start + file.read(4 * ndim), path)[1]
@@ -111,9 +105,7 @@ def _parse_idx_header(raw: bytes, path) -> tuple[np.dtype, tuple[int, ...], int]
         raise DataError(f"{path}: wrong magic number 0x{magic:08x} ({magic}); not an IDX file")
     header_size = 4 + 4 * ndim
     if len(raw) < header_size:
-        raise DataError(
-            f"{path}: header announces {ndim} dimensions but the file ends after {len(raw)} bytes"
-        )
+        raise DataError(f"{path}: header announces {ndim} dimensions but the file ends after {len(raw)} bytes")
     shape = struct.unpack(f">{ndim}I", raw[4:header_size])
     return _IDX_DTYPES[type_code], shape, header_size
 
@@ -211,10 +203,7 @@ def _as_nchw(images: np.ndarray, path) -> np.ndarray:
     if images.ndim == 3:
         images = images[:, None, :, :]
     if images.ndim != 4 or 0 in images.shape:
-        raise DataError(
-            f"{path}: images must be a non-empty (N, H, W) or (N, C, H, W) array, "
-            f"got shape {images.shape}"
-        )
+        raise DataError(f"{path}: images must be a non-empty (N, H, W) or (N, C, H, W) array, got shape {images.shape}")
     return images
 
 

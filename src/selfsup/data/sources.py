@@ -26,13 +26,9 @@ class ImageSet:
 
     def __post_init__(self) -> None:
         if self.images.dtype != np.uint8 or self.images.ndim != 4:
-            raise ValueError(
-                f"images must be uint8 (N, C, H, W), got {self.images.dtype} {self.images.shape}"
-            )
+            raise ValueError(f"images must be uint8 (N, C, H, W), got {self.images.dtype} {self.images.shape}")
         if len(self.index) != len(self.images):
-            raise ValueError(
-                f"index has {len(self.index)} rows but there are {len(self.images)} images"
-            )
+            raise ValueError(f"index has {len(self.index)} rows but there are {len(self.images)} images")
 
 
 def make_index(ids, splits, labels, source: str, class_names: list[str] | None = None) -> pd.DataFrame:
@@ -130,8 +126,12 @@ def folder(params, allocate: Allocate = allocate_in_memory) -> ImageSet:
 
 def _read_folder(path: Path, params, allocate: Allocate) -> FolderImages:
     return read_image_folder(
-        path, channels=params.channels, size=tuple(params.image_size),
-        workers=params.workers, on_error=params.on_error, allocate=allocate,
+        path,
+        channels=params.channels,
+        size=tuple(params.image_size),
+        workers=params.workers,
+        on_error=params.on_error,
+        allocate=allocate,
     )
 
 

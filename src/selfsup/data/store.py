@@ -53,7 +53,9 @@ class ScratchStore:
         for leftover in self.directory.glob(f"{SCRATCH_PREFIX}*.npy"):
             leftover.unlink()
         check_free_space(
-            self.directory, int(np.prod(shape)), f"the image store ({' × '.join(map(str, shape))} bytes)",
+            self.directory,
+            int(np.prod(shape)),
+            f"the image store ({' × '.join(map(str, shape))} bytes)",
             "ingestion.image_size",
         )
         path = self.directory / f"{SCRATCH_PREFIX}{uuid.uuid4().hex}.npy"
@@ -77,12 +79,10 @@ def persist_store(data: np.memmap, target: str | os.PathLike) -> None:
             return
         check_free_space(target.parent, data.nbytes, f"{target} ({data.shape} uint8)", "ingestion.image_size")
         with atomic_path(target) as tmp, open(tmp, "wb") as handle:
-            np.lib.format.write_array_header_1_0(
-                handle, {"descr": "|u1", "fortran_order": False, "shape": data.shape}
-            )
+            np.lib.format.write_array_header_1_0(handle, {"descr": "|u1", "fortran_order": False, "shape": data.shape})
             rows = max(1, _CHUNK // max(1, data[:1].nbytes))
-            for start in range(0, len(data), rows):
-                handle.write(np.ascontiguousarray(data[start : start + rows]).tobytes())
+            chunks = (data[start : start + rows] for start in range(0, len(data), rows))
+            handle.writelines(np.ascontiguousarray(chunk).tobytes() for chunk in chunks)
     finally:
         source.unlink(missing_ok=True)
 

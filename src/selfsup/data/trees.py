@@ -54,7 +54,9 @@ def list_image_files(folder: str | os.PathLike) -> list[Path]:
     if not root.exists():
         raise MissingInputError(f"{root}: image folder does not exist")
     if not root.is_dir():
-        raise NotAFolderError(f"{root}: expected an image folder or a {'/'.join(ARCHIVE_SUFFIXES)} archive, found a file")
+        raise NotAFolderError(
+            f"{root}: expected an image folder or a {'/'.join(ARCHIVE_SUFFIXES)} archive, found a file"
+        )
     found = []
     for directory, subfolders, files in os.walk(root):
         subfolders[:] = [name for name in subfolders if _is_visible((name,))]
@@ -85,9 +87,7 @@ class ArchiveTree:
         self.root = Path(archive)
         if not self.root.is_file():
             raise MissingInputError(f"{self.root}: archive does not exist")
-        members = sorted(
-            (PurePosixPath(name).parts, name) for name in self._member_names() if is_image_file(name)
-        )
+        members = sorted((PurePosixPath(name).parts, name) for name in self._member_names() if is_image_file(name))
         members = [(parts, name) for parts, name in members if _is_visible(parts)]
         prefix = _wrapping_folders([parts for parts, _ in members])
         self._position = {name: index for index, (_, name) in enumerate(members)}
@@ -113,8 +113,7 @@ class ArchiveTree:
                 return [member.name for member in archive if member.isfile()]
         except ARCHIVE_ERRORS as error:
             raise DataError(
-                f"{self.root}: not a readable {'/'.join(ARCHIVE_SUFFIXES)} archive "
-                f"({type(error).__name__}: {error})"
+                f"{self.root}: not a readable {'/'.join(ARCHIVE_SUFFIXES)} archive ({type(error).__name__}: {error})"
             ) from error
 
     def _read_members(self) -> Iterator[tuple[int, BinaryIO]]:

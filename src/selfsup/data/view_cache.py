@@ -77,9 +77,7 @@ def ensure_cache(
     return open_cache(directory)
 
 
-def _build(
-    directory: Path, images: np.ndarray, positions: np.ndarray, params: AugmentationParams, key: str
-) -> None:
+def _build(directory: Path, images: np.ndarray, positions: np.ndarray, params: AugmentationParams, key: str) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / META_FILE).unlink(missing_ok=True)
     _, c, h, w = images.shape
@@ -89,7 +87,9 @@ def _build(
     for leftover in directory.glob(f".{VIEWS_FILE}.tmp-*"):  # from a build that was killed
         leftover.unlink()
     check_free_space(
-        directory, int(np.prod(shape)), f"the view cache {directory / VIEWS_FILE} ({' × '.join(map(str, shape))} bytes)",
+        directory,
+        int(np.prod(shape)),
+        f"the view cache {directory / VIEWS_FILE} ({' × '.join(map(str, shape))} bytes)",
         "augmentation.views_per_image or augmentation.output_size",
     )
     with atomic_path(directory / VIEWS_FILE) as tmp:

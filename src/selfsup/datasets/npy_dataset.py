@@ -49,7 +49,9 @@ class NpyDataset(AbstractVersionedDataset[np.ndarray, np.ndarray]):
             self._clear_version_cache()
             return
         data = np.asarray(data)
-        check_free_space(path.parent, data.nbytes, f"{path} ({data.shape} {data.dtype})", "the image size or the dataset")
+        check_free_space(
+            path.parent, data.nbytes, f"{path} ({data.shape} {data.dtype})", "the image size or the dataset"
+        )
         with atomic_path(path) as tmp, open(tmp, "wb") as handle:
             np.save(handle, data, allow_pickle=False)
         self._clear_version_cache()

@@ -25,9 +25,7 @@ class ViewCacheDataset(AbstractDataset[ViewCacheRequest, ViewCache | OnTheFlyPla
     def load(self) -> ViewCache | OnTheFlyPlan:
         cache = open_views(self._path)
         if cache is None:
-            raise DatasetError(
-                f"no complete view cache in {self._path}; run the augmentation pipeline first"
-            )
+            raise DatasetError(f"no complete view cache in {self._path}; run the augmentation pipeline first")
         return cache
 
     def save(self, data: ViewCacheRequest) -> None:

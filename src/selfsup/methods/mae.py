@@ -40,8 +40,10 @@ class MAEDecoder(nn.Module):
         tokens = self.embed(latent)
         b, _, d = tokens.shape
         n = self.pos_embed.shape[1] - 1
-        patches = self.mask_token.to(tokens.dtype).expand(b, n, d).scatter(
-            1, visible_index.unsqueeze(-1).expand(-1, -1, d), tokens[:, 1:]
+        patches = (
+            self.mask_token.to(tokens.dtype)
+            .expand(b, n, d)
+            .scatter(1, visible_index.unsqueeze(-1).expand(-1, -1, d), tokens[:, 1:])
         )
         x = torch.cat([tokens[:, :1], patches], dim=1) + self.pos_embed
         return self.head(self.norm(self.blocks(x)))[:, 1:]

@@ -45,9 +45,7 @@ def random_mask(batch: int, n_patches: int, ratio: float, device: torch.device |
     return order.argsort(dim=1) < masked_count(n_patches, ratio)
 
 
-def block_mask(
-    batch: int, grid: tuple[int, int], ratio: float, device: torch.device | str = "cpu"
-) -> torch.Tensor:
+def block_mask(batch: int, grid: tuple[int, int], ratio: float, device: torch.device | str = "cpu") -> torch.Tensor:
     """BEiT's blockwise masking: random rectangles until the masked count is reached.
 
     Rectangles have an area between the minimum block and the patches still to

@@ -24,7 +24,5 @@ class VICReg(Method):
     def loss(self, inputs: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         z1, z2 = self.expander(self.encoder(torch.cat(inputs))).chunk(2)
         p = self.params
-        loss = vicreg(
-            z1, z2, p.invariance_weight, p.variance_weight, p.covariance_weight, gamma=p.gamma, eps=p.eps
-        )
+        loss = vicreg(z1, z2, p.invariance_weight, p.variance_weight, p.covariance_weight, gamma=p.gamma, eps=p.eps)
         return loss, {}

@@ -163,14 +163,24 @@ def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
 
 
 def vit_tiny(
-    in_channels: int, image_size: Sequence[int], patch_size: int = 4, depth: int = 12,
+    in_channels: int,
+    image_size: Sequence[int],
+    patch_size: int = 4,
+    depth: int = 12,
     pool: Literal["mean", "cls"] = "mean",
 ) -> ViT:
-    return ViT(in_channels, image_size, dim=192, depth=depth, heads=3, patch_size=patch_size, pool=pool, name="vit_tiny")
+    return ViT(
+        in_channels, image_size, dim=192, depth=depth, heads=3, patch_size=patch_size, pool=pool, name="vit_tiny"
+    )
 
 
 def vit_small(
-    in_channels: int, image_size: Sequence[int], patch_size: int = 4, depth: int = 12,
+    in_channels: int,
+    image_size: Sequence[int],
+    patch_size: int = 4,
+    depth: int = 12,
     pool: Literal["mean", "cls"] = "mean",
 ) -> ViT:
-    return ViT(in_channels, image_size, dim=384, depth=depth, heads=6, patch_size=patch_size, pool=pool, name="vit_small")
+    return ViT(
+        in_channels, image_size, dim=384, depth=depth, heads=6, patch_size=patch_size, pool=pool, name="vit_small"
+    )

@@ -20,7 +20,12 @@ from selfsup.report.html import png_bytes, render_html
 from selfsup.report.provenance import git_commit, package_versions, run_facts
 
 __all__ = [
-    "build_report", "comparison_html", "comparison_table", "git_commit", "package_versions", "run_facts",
+    "build_report",
+    "comparison_html",
+    "comparison_table",
+    "git_commit",
+    "package_versions",
+    "run_facts",
 ]
 
 

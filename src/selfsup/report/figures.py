@@ -114,7 +114,9 @@ def _show(axis, image: np.ndarray) -> None:
 
 
 def _frame(axis, colour: str) -> None:
-    axis.add_patch(Rectangle((0, 0), 1, 1, transform=axis.transAxes, fill=False, edgecolor=colour, linewidth=4, clip_on=False))
+    axis.add_patch(
+        Rectangle((0, 0), 1, 1, transform=axis.transAxes, fill=False, edgecolor=colour, linewidth=4, clip_on=False)
+    )
 
 
 def _image_positions(image_index: pd.DataFrame, ids: pd.Series) -> np.ndarray:
@@ -189,7 +191,9 @@ def confusion_matrix(predictions: pd.DataFrame, names: dict[int, str] | None = N
     image = axis.imshow(rates, cmap="Blues", vmin=0, vmax=1)
     for (i, j), count in np.ndenumerate(counts):
         if count:
-            axis.text(j, i, str(count), ha="center", va="center", fontsize=7, color="white" if rates[i, j] > 0.5 else "black")
+            axis.text(
+                j, i, str(count), ha="center", va="center", fontsize=7, color="white" if rates[i, j] > 0.5 else "black"
+            )
     tick_labels = [names.get(int(label), str(label)) for label in classes]
     axis.set_xticks(range(len(classes)), tick_labels, fontsize=7, rotation=90 if names else 0)
     axis.set_yticks(range(len(classes)), tick_labels, fontsize=7)
@@ -203,7 +207,10 @@ def confusion_matrix(predictions: pd.DataFrame, names: dict[int, str] | None = N
 
 
 def cluster_montage(
-    images: np.ndarray, image_index: pd.DataFrame, predictions: pd.DataFrame, per_cluster: int = 12,
+    images: np.ndarray,
+    image_index: pd.DataFrame,
+    predictions: pd.DataFrame,
+    per_cluster: int = 12,
     names: dict[int, str] | None = None,
 ) -> Figure:
     """A row of test images per k-means cluster of the SSL features, with the cluster's size and,
@@ -222,7 +229,9 @@ def cluster_montage(
                 _show(axis, images[positions[column]])
             else:
                 axis.axis("off")
-        axes[row, 0].set_ylabel(_cluster_label(cluster, members, names), fontsize=7, rotation=0, ha="right", va="center")
+        axes[row, 0].set_ylabel(
+            _cluster_label(cluster, members, names), fontsize=7, rotation=0, ha="right", va="center"
+        )
     figure.suptitle("k-means clusters of the test features: cluster (size), first images", fontsize=9)
     figure.tight_layout()
     return figure
@@ -238,7 +247,11 @@ def _cluster_label(cluster: int, members: pd.DataFrame, names: dict[int, str]) -
 
 
 def augmentation_preview(
-    images: np.ndarray, image_index: pd.DataFrame, views: np.ndarray, n_images: int = 6, n_views: int = 8,
+    images: np.ndarray,
+    image_index: pd.DataFrame,
+    views: np.ndarray,
+    n_images: int = 6,
+    n_views: int = 8,
     on_the_fly: bool = False,
 ) -> Figure:
     """Training images (left) and the cached augmented views the model was trained on
@@ -256,7 +269,8 @@ def augmentation_preview(
     for column in range(n_views):
         axes[0, column + 1].set_title(f"view {column + 1}", fontsize=8)
     figure.suptitle(
-        "trained on views generated anew for every batch, e.g." if on_the_fly
+        "trained on views generated anew for every batch, e.g."
+        if on_the_fly
         else f"trained on: {n_views} of {views.shape[1]} cached views per image",
         fontsize=9,
     )

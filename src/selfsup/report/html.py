@@ -15,20 +15,27 @@ ROW_TITLES = {"ssl": "SSL features", "raw_pixels": "raw pixels", "random_init": 
 
 # Section title, then (figure name, caption) in reading order; a figure absent from a run is left out.
 SECTIONS = (
-    ("Training", (
-        ("training_curves", "Loss and learning rate (linear warmup, then cosine decay) at every step."),
-        ("collapse_monitor", "Spread of the L2-normalised encoder features across a batch, sqrt(d) × mean "
-         "per-dimension std, measured every 25 steps. Near 0 means every image gets the same features."),
-    )),
-    ("Features", (
-        ("embedding_map", "The test features in 2-D, coloured by label (or by k-means cluster when unlabelled)."),
-        ("retrieval_grid", "Nearest-neighbour retrieval: each test query and its 8 nearest training images."),
-        ("confusion_matrix", "Linear probe (all train labels) on the test split: counts, shaded by row rate."),
-        ("cluster_montage", "k-means on the test features: the first images of each cluster."),
-    )),
-    ("Data", (
-        ("augmentation_preview", "Training images and the augmented views cached for pretraining."),
-    )),
+    (
+        "Training",
+        (
+            ("training_curves", "Loss and learning rate (linear warmup, then cosine decay) at every step."),
+            (
+                "collapse_monitor",
+                "Spread of the L2-normalised encoder features across a batch, sqrt(d) × mean "
+                "per-dimension std, measured every 25 steps. Near 0 means every image gets the same features.",
+            ),
+        ),
+    ),
+    (
+        "Features",
+        (
+            ("embedding_map", "The test features in 2-D, coloured by label (or by k-means cluster when unlabelled)."),
+            ("retrieval_grid", "Nearest-neighbour retrieval: each test query and its 8 nearest training images."),
+            ("confusion_matrix", "Linear probe (all train labels) on the test split: counts, shaded by row rate."),
+            ("cluster_montage", "k-means on the test features: the first images of each cluster."),
+        ),
+    ),
+    ("Data", (("augmentation_preview", "Training images and the augmented views cached for pretraining."),)),
 )
 
 _STYLE = """
@@ -81,7 +88,8 @@ def render_html(
     alert = (
         '<p class="alert" id="collapse-alert">Representation collapse: the embedding spread fell below the '
         "threshold; the features barely tell images apart. See the collapse monitor.</p>"
-        if collapsed else ""
+        if collapsed
+        else ""
     )
     sections = []
     for section, figures in SECTIONS:

@@ -9,7 +9,15 @@ from importlib import metadata
 from pathlib import Path
 
 PACKAGES = (
-    "selfsup", "torch", "torchvision", "kedro", "kedro-datasets", "numpy", "scikit-learn", "pandas", "matplotlib",
+    "selfsup",
+    "torch",
+    "torchvision",
+    "kedro",
+    "kedro-datasets",
+    "numpy",
+    "scikit-learn",
+    "pandas",
+    "matplotlib",
     "umap-learn",
 )
 NOT_A_CHECKOUT = "not a git checkout"

@@ -19,8 +19,13 @@ def embed_folder(parameters: dict) -> pd.DataFrame:
             "embed.path is required: kedro run --pipelines embed --params embed.path=DIR,embed.checkpoint=FILE"
         )
     features = embed_images(
-        params.path, params.checkpoint, image_size=params.image_size, batch_size=params.batch_size,
-        device=params.device, workers=params.workers, on_error=params.on_error,
+        params.path,
+        params.checkpoint,
+        image_size=params.image_size,
+        batch_size=params.batch_size,
+        device=params.device,
+        workers=params.workers,
+        on_error=params.on_error,
     )
     logger.info("Embedded %d images from %s with %s", len(features), params.path, params.checkpoint)
     return features

@@ -46,9 +46,14 @@ def evaluate(
         if labelled.any():
             train_x, train_y, test_x, test_y = split_arrays(table[labelled])
             predictions, convergence = protocol_predictions(
-                train_x, train_y, test_x,
-                knn_k=params.knn_k, label_fractions=params.label_fractions,
-                max_iter=params.linear_max_iter, seed=params.seed, device=resolve_device(params.device),
+                train_x,
+                train_y,
+                test_x,
+                knn_k=params.knn_k,
+                label_fractions=params.label_fractions,
+                max_iter=params.linear_max_iter,
+                seed=params.seed,
+                device=resolve_device(params.device),
             )
             metrics[name] = score_predictions(predictions, test_y)
             metrics.setdefault("probe_convergence", {})[name] = convergence

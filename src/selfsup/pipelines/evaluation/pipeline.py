@@ -9,8 +9,13 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 evaluate,
                 inputs=[
-                    "features", "random_init_features", "images", "image_index",
-                    "training_summary", "data_summary", "params:evaluation",
+                    "features",
+                    "random_init_features",
+                    "images",
+                    "image_index",
+                    "training_summary",
+                    "data_summary",
+                    "params:evaluation",
                 ],
                 outputs=["metrics", "metrics_history", "test_predictions"],
                 name="evaluate",

@@ -17,5 +17,7 @@ def extract_features(
     statistics, untrained), in one pass over the images."""
     params = validate(FeatureExtractionParams, "feature_extraction", parameters)
     encoders = [encoder_from_checkpoint(encoder), random_encoder(encoder["config"], seed)]
-    trained, random_init = embed_each(encoders, images, params.batch_size, resolve_device(params.device), params.normalize)
+    trained, random_init = embed_each(
+        encoders, images, params.batch_size, resolve_device(params.device), params.normalize
+    )
     return features_frame(image_index, trained), features_frame(image_index, random_init)

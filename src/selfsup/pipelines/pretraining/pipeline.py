@@ -17,6 +17,6 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=["view_cache", "tokenizer", "images", "params:pretraining"],
                 outputs=["encoder", "training_history", "training_summary"],
                 name="pretrain_encoder",
-            )
+            ),
         ]
     )

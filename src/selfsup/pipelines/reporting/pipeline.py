@@ -9,8 +9,16 @@ def create_pipeline(**kwargs) -> Pipeline:
             Node(
                 report,
                 inputs=[
-                    "metrics", "training_history", "training_summary", "data_summary", "features",
-                    "test_predictions", "images", "image_index", "view_cache", "parameters",
+                    "metrics",
+                    "training_history",
+                    "training_summary",
+                    "data_summary",
+                    "features",
+                    "test_predictions",
+                    "images",
+                    "image_index",
+                    "view_cache",
+                    "parameters",
                 ],
                 outputs=["report", "report_figures"],
                 name="build_report",
