@@ -11,6 +11,8 @@ from selfsup.losses import (
     barlow_twins,
     dino_cross_entropy,
     info_nce,
+    masked_mse,
+    masked_token_cross_entropy,
     negative_cosine,
     normalized_mse,
     sinkhorn,
@@ -221,6 +223,34 @@ def test_gram_path_is_accurate_in_float32_at_training_size():
         torch.testing.assert_close(float32.double(), float64, rtol=1e-4, atol=0)
 
 
+def walsh_columns(n: int, d: int) -> torch.Tensor:
+    """(n, d) columns of ±1, each of mean 0 and variance 1, exactly orthogonal to each other."""
+    rows = torch.arange(n)[:, None]
+    bits = torch.tensor([1 << j for j in range(d)])
+    return 1.0 - 2.0 * ((rows & bits) != 0).float()
+
+
+def test_small_off_diagonal_penalties_keep_their_digits_in_float32():
+    """Nearly decorrelated embeddings: a penalty of about 1e-7 is computed, not lost to the
+    cancellation of two sums of about d each."""
+    rows, width = 4096, 8
+    z = walsh_columns(rows, width) + 3e-3 * torch.randn(rows, width, generator=torch.Generator().manual_seed(0))
+
+    def penalties(z):
+        n, d = z.shape
+        a = (z - z.mean(0)) / torch.sqrt(z.var(0, unbiased=False) + 1e-5)
+        c = a.T @ a / n
+        barlow = (1 - c.diagonal()).pow(2).sum() + (c - torch.diag(c.diagonal())).pow(2).sum()
+        centred = z - z.mean(0)
+        covariance = centred.T @ centred / (n - 1)
+        return barlow, 2 * (covariance - torch.diag(covariance.diagonal())).pow(2).sum() / d
+
+    barlow64, covariance64 = penalties(z.double())
+    assert 1e-8 < covariance64 < 1e-6
+    torch.testing.assert_close(barlow_twins(z, z.clone(), 1.0).double(), barlow64, rtol=1e-3, atol=0)
+    torch.testing.assert_close(vicreg(z, z, 0.0, 0.0, 1.0).double(), covariance64, rtol=1e-3, atol=0)
+
+
 # --- DINO ---------------------------------------------------------------------
 
 
@@ -304,3 +334,29 @@ def test_swapped_prediction_matches_reference(batch, temperature):
     fast = swapped_prediction(scores1, scores2, codes1, codes2, temperature)
     slow = swapped_prediction_reference(scores1, scores2, codes1, codes2, temperature)
     assert_same_values_and_gradients(fast, slow, (scores1, scores2))
+
+
+def test_sinkhorn_keeps_a_prototype_far_from_every_sample_finite_at_a_small_epsilon():
+    """At ε = 0.01 a prototype 2 below the best score underflows exp in float32 after one global
+    maximum is subtracted; each prototype's own maximum gives the same codes, finite."""
+    scores = 0.5 + 0.5 * torch.rand(16, 5, generator=torch.Generator().manual_seed(0))
+    scores[:, 4] = -1.0
+    codes = sinkhorn(scores, 0.01, 3)
+    assert torch.isfinite(codes).all()
+    torch.testing.assert_close(codes.double(), sinkhorn_reference(scores.double(), 0.01, 3), rtol=1e-4, atol=1e-6)
+
+
+# --- Masked losses --------------------------------------------------------------
+
+
+def test_masked_losses_without_a_hidden_patch_are_zero_with_a_zero_gradient():
+    prediction = torch.randn(2, 4, 3, requires_grad=True)
+    logits = torch.randn(2, 4, 5, requires_grad=True)
+    nothing_hidden = torch.zeros(2, 4, dtype=torch.bool)
+    for loss, inputs in (
+        (masked_mse(prediction, torch.randn(2, 4, 3), nothing_hidden), prediction),
+        (masked_token_cross_entropy(logits, torch.randint(0, 5, (2, 4)), nothing_hidden), logits),
+    ):
+        assert loss.item() == 0.0
+        (gradient,) = torch.autograd.grad(loss, inputs)
+        assert torch.equal(gradient, torch.zeros_like(gradient))

@@ -118,7 +118,7 @@ def barlow_twins(z1: torch.Tensor, z2: torch.Tensor, off_diagonal_weight: float)
     n = z1.shape[0]
     a, b = _standardise(z1), _standardise(z2)
     c_diagonal = (a * b).sum(dim=0) / n
-    off_diagonal = _squared_norm_of_product(a, b) / n**2 - c_diagonal.pow(2).sum()
+    off_diagonal = _off_diagonal_squared_sum(a, b) / n**2
     return (1 - c_diagonal).pow(2).sum() + off_diagonal_weight * off_diagonal
 
 
@@ -158,21 +158,26 @@ def _variance_hinge(z: torch.Tensor, gamma: float, eps: float) -> torch.Tensor:
 def _covariance_penalty(z: torch.Tensor) -> torch.Tensor:
     n, d = z.shape
     centred = z - z.mean(dim=0)
-    variances = centred.pow(2).sum(dim=0) / (n - 1)
-    return (_squared_norm_of_product(centred, centred) / (n - 1) ** 2 - variances.pow(2).sum()) / d
+    return _off_diagonal_squared_sum(centred, centred) / (n - 1) ** 2 / d
 
 
-def _squared_norm_of_product(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """‖aᵀb‖²_F for (n, d) ``a`` and ``b``, without the d × d product when the batch is narrow.
+def _off_diagonal_squared_sum(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Σ_{i≠j} (aᵀb)_ij² for (n, d) ``a`` and ``b``, without the d × d product when the batch is narrow.
 
-    ‖aᵀb‖²_F = Σ (a aᵀ) ∘ (b bᵀ): n²d multiply-adds per n × n Gram matrix against nd²
-    for aᵀb, 4× fewer for a 2,048-wide embedding on 512 rows.
+    Wide batch: the d × d product with its diagonal zeroed before squaring, so that a small
+    penalty is not the difference of two large sums (in float32 a true 2.3e-7 came out -9.5e-7).
+    Narrow batch: ‖aᵀb‖²_F = Σ (a aᵀ) ∘ (b bᵀ) costs n²d multiply-adds per n × n Gram matrix
+    against nd² for aᵀb (4× fewer for a 2,048-wide embedding on 512 rows), minus the diagonal.
+    That difference does not cancel: aᵀb has rank n < d, so with unit columns the off-diagonal
+    part is at least d²/n - d, the same order as the total.
     """
     n, d = a.shape
     if (n < d) if a is b else (2 * n < d):
         gram_a = a @ a.T
-        return (gram_a * (gram_a if a is b else b @ b.T)).sum()
-    return (a.T @ b).pow(2).sum()
+        total = (gram_a * (gram_a if a is b else b @ b.T)).sum()
+        return total - (a * b).sum(dim=0).pow(2).sum()
+    product = a.T @ b
+    return product.pow(2).masked_fill(torch.eye(d, dtype=torch.bool, device=a.device), 0.0).sum()
 
 
 @in_float32
@@ -212,8 +217,10 @@ def sinkhorn(scores: torch.Tensor, epsilon: float = 0.05, iterations: int = 3) -
     """
     n_local = len(scores)
     scores = gather(scores)
-    # Subtracting the maximum changes nothing after normalisation and keeps exp finite.
-    q = torch.exp((scores - scores.max()) / epsilon).T
+    # Subtracting each prototype's own maximum changes nothing after the first prototype
+    # normalisation and keeps exp finite; one global maximum would underflow a far prototype
+    # to 0 at a small epsilon, and 0 / 0 makes the codes NaN.
+    q = torch.exp((scores - scores.max(dim=0, keepdim=True).values) / epsilon).T
     q /= q.sum()
     k, b = q.shape
     for _ in range(iterations):
@@ -245,7 +252,7 @@ def masked_mse(prediction: torch.Tensor, target: torch.Tensor, mask: torch.Tenso
     """
     per_patch = (prediction - target).pow(2).mean(dim=-1)
     weights = mask.to(per_patch.dtype)
-    return (per_patch * weights).sum() / weights.sum()
+    return (per_patch * weights).sum() / weights.sum().clamp(min=1.0)  # no hidden patch: 0, not 0 / 0
 
 
 @in_float32
@@ -254,4 +261,6 @@ def masked_token_cross_entropy(logits: torch.Tensor, tokens: torch.Tensor, mask:
 
     ``logits`` (B, N, K), ``tokens`` long (B, N), ``mask`` bool (B, N), True where hidden.
     """
+    if not mask.any():  # no hidden patch: 0 with a zero gradient, not the mean of nothing
+        return logits.sum() * 0.0
     return F.cross_entropy(logits[mask], tokens[mask])
