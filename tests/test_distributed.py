@@ -161,3 +161,15 @@ def test_every_trainable_parameter_gets_a_gradient(name):
     loss, _ = method(torch.from_numpy(views[:8]).float() / 255)
     loss.backward()
     assert [n for n, p in method.named_parameters() if p.requires_grad and p.grad is None] == []
+
+
+@pytest.mark.parametrize("name", ["byol", "moco_v2", "moco_v3", "dino"])
+def test_global_batch_norm_keeps_the_momentum_copies_frozen(name):
+    """The CPU conversion reuses each BatchNorm's parameters: a frozen momentum copy stays frozen
+    (fresh trainable ones never got a gradient, and DDP stopped on the second step)."""
+    method = _method(name)
+    before = {key: (id(p), p.requires_grad) for key, p in method.named_parameters()}
+    converted = distributed.synchronise_batch_norm(method, torch.device("cpu"))
+    assert any(isinstance(module, distributed.GlobalBatchNorm) for module in converted.modules())
+    assert {key: (id(p), p.requires_grad) for key, p in converted.named_parameters()} == before
+    assert not all(trainable for _, trainable in before.values())  # some are frozen

@@ -124,16 +124,15 @@ def synchronise_batch_norm(module: nn.Module, device: torch.device) -> nn.Module
 
 def _convert(module: nn.Module) -> nn.Module:
     if isinstance(module, nn.modules.batchnorm._BatchNorm) and not isinstance(module, GlobalBatchNorm):
-        like = module.weight if module.weight is not None else module.running_mean
         converted = GlobalBatchNorm(
-            module.num_features,
-            module.eps,
-            module.momentum,
-            module.affine,
-            module.track_running_stats,
-            **({} if like is None else {"device": like.device, "dtype": like.dtype}),
+            module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats
         )
-        converted.load_state_dict(module.state_dict())
+        # The same parameter and buffer objects, as SyncBatchNorm's conversion keeps them: a momentum
+        # copy's frozen parameters stay frozen (fresh ones would want gradients DDP never sees).
+        for name, parameter in module.named_parameters(recurse=False):
+            setattr(converted, name, parameter)
+        for name, buffer in module.named_buffers(recurse=False):
+            setattr(converted, name, buffer)
         converted.train(module.training)
         return converted
     for name, child in module.named_children():
