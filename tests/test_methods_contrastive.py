@@ -185,6 +185,28 @@ def test_dino_last_layer_is_weight_normalised():
 # --- SwAV -----------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("name", ["dino", "swav"])
+def test_sharpened_logits_stay_float32_under_bf16_autocast(name, monkeypatch):
+    """DINO's last layer and SwAV's prototype scores feed temperatures of 0.04-0.1: computed in float32
+    (what the float32 product of the same inputs gives), not rounded to bf16 first."""
+    method = tiny_method(name)
+    captured = []
+    if name == "dino":
+        layer = method.head.last_layer
+        layer.register_forward_hook(lambda module, inputs, output: captured.append((inputs[0], output)))
+        weight = torch.nn.functional.normalize(layer.weight, dim=1)
+    else:
+        monkeypatch.setattr("selfsup.methods.swav.sinkhorn", lambda scores, *a: captured.append(scores) or scores)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        method.loss(method.views(torch.rand(8, 2, 1, 8, 8, generator=torch.Generator().manual_seed(0))))
+    if name == "dino":
+        (inputs, logits), *_ = captured
+        torch.testing.assert_close(logits, inputs.float() @ weight.T)
+    else:
+        logits = captured[0]
+    assert logits.dtype == torch.float32
+
+
 @pytest.mark.parametrize("bias", [0.0, 1.0])
 def test_sinkhorn_spreads_the_batch_equally_over_prototypes(bias):
     batch, prototypes = 64, 8

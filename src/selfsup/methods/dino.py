@@ -11,13 +11,14 @@ from selfsup.distributed import gather
 from selfsup.losses import dino_cross_entropy
 from selfsup.methods.base import Method
 from selfsup.methods.momentum import cosine_momentum, ema_update, momentum_copy
-from selfsup.models import Encoder
+from selfsup.models import Encoder, float32_linear
 
 
 class UnitRowLinear(nn.Module):
-    """A bias-free Linear whose weight rows are unit vectors in the forward pass.
+    """A bias-free Linear whose weight rows are unit vectors in the forward pass, in float32.
 
-    This is weight normalisation with the gain fixed at 1 (DINO's ``norm_last_layer``).
+    This is weight normalisation with the gain fixed at 1 (DINO's ``norm_last_layer``); its
+    logits are sharpened by a teacher temperature of 0.04, too sharp for bf16.
     """
 
     def __init__(self, in_dim: int, out_dim: int):
@@ -25,7 +26,7 @@ class UnitRowLinear(nn.Module):
         self.weight = nn.Parameter(nn.init.trunc_normal_(torch.empty(out_dim, in_dim), std=0.02))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, F.normalize(self.weight, dim=1))
+        return float32_linear(x, F.normalize(self.weight.float(), dim=1))
 
 
 class DINOHead(nn.Module):

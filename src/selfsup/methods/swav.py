@@ -9,7 +9,7 @@ from torch import nn
 from selfsup.config import SwAVParams
 from selfsup.losses import sinkhorn, swapped_prediction
 from selfsup.methods.base import Method
-from selfsup.models import Encoder, ProjectionHead
+from selfsup.models import Encoder, ProjectionHead, float32_linear
 
 
 class SwAV(Method):
@@ -32,7 +32,7 @@ class SwAV(Method):
 
     def loss(self, inputs: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         z = F.normalize(self.projector(self.encoder(torch.cat(inputs))), dim=1)
-        scores1, scores2 = self.prototypes(z).chunk(2)
+        scores1, scores2 = float32_linear(z, self.prototypes.weight).chunk(2)  # cosines / 0.1: not in bf16
         p = self.params
         codes1 = sinkhorn(scores1, p.sinkhorn_epsilon, p.sinkhorn_iterations)
         codes2 = sinkhorn(scores2, p.sinkhorn_epsilon, p.sinkhorn_iterations)
