@@ -10,8 +10,8 @@ from selfsup.evaluate import (
     evaluate_features,
     knn_accuracy,
     knn_predictions,
-    label_fraction,
 )
+from selfsup.label_fractions import label_fraction
 
 
 def blobs(n_per_class=60, classes=4, dim=6, seed=0):

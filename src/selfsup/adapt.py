@@ -25,7 +25,7 @@ from selfsup.data.readers import DECODE_ERRORS
 from selfsup.data.sources import outline_image_set
 from selfsup.data.trees import ArchiveTree, FolderTree, open_image_tree
 from selfsup.errors import ParameterError
-from selfsup.evaluate import label_fraction
+from selfsup.label_fractions import label_fraction
 
 logger = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ import torch
 from scipy.optimize import linear_sum_assignment
 from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
-from sklearn.model_selection import train_test_split
 
 from selfsup.errors import ParameterError
+from selfsup.label_fractions import label_fraction
 from selfsup.probe import TOLERANCE, Convergence, fit_linear_probe
 
 logger = logging.getLogger(__name__)
@@ -183,20 +183,6 @@ def linear_probe(train_x, train_y, test_x, max_iter: int = 1000, device="cpu") -
             TOLERANCE,
         )
     return probe.predict(test_x), probe.convergence
-
-
-def label_fraction(labels: np.ndarray, fraction: float, seed: int = 0) -> np.ndarray:
-    """Positions of a stratified ``fraction`` of ``labels``; every class keeps an example."""
-    positions = np.arange(len(labels))
-    where = f"evaluation.label_fractions={fraction} of {len(labels)} training labels"
-    try:
-        chosen, _ = train_test_split(positions, train_size=fraction, stratify=labels, random_state=seed)
-    except ValueError as error:  # scikit-learn: fewer picks than classes, or a class of one
-        raise ParameterError(f"{where} cannot give every class an example ({error}); raise the fraction") from None
-    missing = set(np.unique(labels)) - set(np.unique(labels[chosen]))
-    if missing:
-        raise ParameterError(f"{where} leaves classes {sorted(missing)} without an example; raise the fraction")
-    return np.sort(chosen)
 
 
 def cluster_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from selfsup.config import SCHEMAS, AugmentationParams, EvaluationParams, PretrainingParams, validate
 from selfsup.data.sources import DatasetOutline, outline_image_set
 from selfsup.errors import ParameterError
-from selfsup.evaluate import label_fraction
+from selfsup.label_fractions import label_fraction
 
 VIT_BACKBONES = ("vit_tiny", "vit_small")
 
