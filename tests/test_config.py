@@ -1,6 +1,8 @@
 import pytest
+from pydantic import BaseModel
 
 from selfsup.config import AugmentationParams, ParameterError, PretrainingParams, validate
+from selfsup.config.names import BACKBONE_NAMES, METHOD_NAMES
 
 
 def test_defaults_validate():
@@ -26,3 +28,17 @@ def test_wrong_values_name_the_parameter_and_value(values, fragment):
 def test_range_pairs_are_checked():
     with pytest.raises(ParameterError, match="crop_scale"):
         validate(AugmentationParams, "augmentation", {"crop_scale": [0.9, 0.2]})
+
+
+def test_the_schema_names_are_the_registries_keys():
+    from selfsup.methods import METHODS
+    from selfsup.models import BACKBONES
+
+    assert set(METHODS) == set(METHOD_NAMES)
+    assert set(BACKBONES) == set(BACKBONE_NAMES)
+
+
+def test_each_method_and_backbone_has_its_own_parameters_under_its_name():
+    sub_configs = set(PretrainingParams.model_fields) - {"distributed", "checkpoint"}
+    nested = {name for name in sub_configs if isinstance(getattr(PretrainingParams(), name), BaseModel)}
+    assert nested == set(METHOD_NAMES) | set(BACKBONE_NAMES)

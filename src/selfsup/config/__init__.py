@@ -1,0 +1,73 @@
+"""Typed, validated parameters for every stage.
+
+Each pipeline validates its ``params:<stage>`` dictionary here before any work
+starts, so a wrong value fails in one line that names the parameter, the value
+and what is allowed. One module per parameter group.
+"""
+
+from selfsup.config.augmentation import AugmentationParams
+from selfsup.config.backbone_params import ResNetParams, SmallCNNParams, ViTParams
+from selfsup.config.base import StrictParams, validate
+from selfsup.config.evaluation import EvaluationParams, ReportingParams
+from selfsup.config.features import EmbedParams, FeatureExtractionParams
+from selfsup.config.ingestion import IngestionParams
+from selfsup.config.method_params import (
+    BarlowTwinsParams,
+    BEiTParams,
+    BYOLParams,
+    DenoisingAEParams,
+    DINOParams,
+    JigsawParams,
+    MAEParams,
+    MoCoV2Params,
+    MoCoV3Params,
+    RotNetParams,
+    SimCLRParams,
+    SimSiamParams,
+    SwAVParams,
+    VICRegParams,
+)
+from selfsup.config.pretraining import CheckpointParams, DistributedParams, PretrainingParams
+from selfsup.errors import ParameterError
+
+SCHEMAS: dict[str, type[StrictParams]] = {
+    "ingestion": IngestionParams,
+    "augmentation": AugmentationParams,
+    "pretraining": PretrainingParams,
+    "feature_extraction": FeatureExtractionParams,
+    "evaluation": EvaluationParams,
+    "reporting": ReportingParams,
+    "embed": EmbedParams,
+}
+
+__all__ = [
+    "SCHEMAS",
+    "AugmentationParams",
+    "BarlowTwinsParams",
+    "BEiTParams",
+    "BYOLParams",
+    "CheckpointParams",
+    "DenoisingAEParams",
+    "DINOParams",
+    "DistributedParams",
+    "EmbedParams",
+    "EvaluationParams",
+    "FeatureExtractionParams",
+    "IngestionParams",
+    "JigsawParams",
+    "MAEParams",
+    "MoCoV2Params",
+    "MoCoV3Params",
+    "ParameterError",
+    "PretrainingParams",
+    "ReportingParams",
+    "ResNetParams",
+    "RotNetParams",
+    "SimCLRParams",
+    "SimSiamParams",
+    "SmallCNNParams",
+    "SwAVParams",
+    "VICRegParams",
+    "ViTParams",
+    "validate",
+]

@@ -1,0 +1,149 @@
+"""Each method's own hyperparameters, under its name in ``pretraining`` (``pretraining.simclr``, ...).
+
+The defaults follow the papers, scaled for small images and CPU budgets; the
+``pretraining`` parameters file says where and why they differ from the paper.
+"""
+
+from __future__ import annotations
+
+from math import factorial
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from selfsup.config.base import StrictParams
+
+
+class SimCLRParams(StrictParams):
+    temperature: float = Field(0.5, gt=0)
+    projection_dim: int = Field(128, ge=1)
+    hidden_dim: int = Field(512, ge=1)
+
+
+class MoCoV2Params(StrictParams):
+    temperature: float = Field(0.2, gt=0)
+    momentum: float = Field(0.99, ge=0, lt=1)
+    queue_size: int = Field(4096, ge=1)
+    projection_dim: int = Field(128, ge=1)
+    hidden_dim: int = Field(512, ge=1)
+
+
+class MoCoV3Params(StrictParams):
+    temperature: float = Field(0.2, gt=0)
+    momentum: float = Field(0.99, ge=0, lt=1)  # raised to 1 by a cosine schedule over training
+    projection_dim: int = Field(256, ge=1)
+    hidden_dim: int = Field(1024, ge=1)
+
+
+class BYOLParams(StrictParams):
+    momentum: float = Field(0.99, ge=0, lt=1)  # raised to 1 by a cosine schedule over training
+    projection_dim: int = Field(256, ge=1)
+    hidden_dim: int = Field(1024, ge=1)
+
+
+class SimSiamParams(StrictParams):
+    projection_dim: int = Field(512, ge=1)
+    predictor_hidden_dim: int = Field(128, ge=1)
+
+
+class BarlowTwinsParams(StrictParams):
+    projection_dim: int = Field(2048, ge=1)
+    hidden_dim: int = Field(2048, ge=1)
+    off_diagonal_weight: float | None = Field(None, gt=0)  # None: 1 / projection_dim
+
+
+class VICRegParams(StrictParams):
+    invariance_weight: float = Field(25.0, ge=0)
+    variance_weight: float = Field(25.0, ge=0)
+    covariance_weight: float = Field(1.0, ge=0)
+    gamma: float = Field(1.0, gt=0)
+    eps: float = Field(1e-4, gt=0)
+    projection_dim: int = Field(512, ge=1)
+    hidden_dim: int = Field(512, ge=1)
+
+
+class DINOParams(StrictParams):
+    out_dim: int = Field(1024, ge=1)
+    hidden_dim: int = Field(512, ge=1)
+    bottleneck_dim: int = Field(256, ge=1)
+    batch_norm_in_head: bool = True
+    momentum: float = Field(0.996, ge=0, lt=1)  # raised to 1 by a cosine schedule over training
+    student_temperature: float = Field(0.1, gt=0)
+    teacher_temperature_start: float = Field(0.04, gt=0)
+    teacher_temperature: float = Field(0.07, gt=0)
+    teacher_warmup_fraction: float = Field(0.3, ge=0, le=1)
+    center_momentum: float = Field(0.9, ge=0, lt=1)
+
+
+class SwAVParams(StrictParams):
+    temperature: float = Field(0.1, gt=0)
+    n_prototypes: int = Field(100, ge=2)
+    sinkhorn_epsilon: float = Field(0.05, gt=0)
+    sinkhorn_iterations: int = Field(3, ge=1)
+    projection_dim: int = Field(128, ge=1)
+    hidden_dim: int = Field(512, ge=1)
+
+
+class MAEParams(StrictParams):
+    mask_ratio: float = Field(0.75, gt=0, lt=1)
+    decoder_dim: int = Field(128, ge=1)
+    decoder_depth: int = Field(2, ge=1)
+    decoder_heads: int = Field(4, ge=1)
+    norm_pix_loss: bool = False  # targets standardised per patch: the paper's choice for 16×16 patches
+
+    @model_validator(mode="after")
+    def _decoder_width(self) -> MAEParams:
+        if self.decoder_dim % self.decoder_heads or self.decoder_dim % 4:
+            raise ValueError(
+                f"decoder_dim={self.decoder_dim} must be divisible by decoder_heads={self.decoder_heads} "
+                "and by 4 (sine-cosine position embeddings)"
+            )
+        return self
+
+
+class BEiTParams(StrictParams):
+    mask_ratio: float = Field(0.4, gt=0, lt=1)
+    masking: Literal["block", "random"] = "block"
+    codebook_size: int = Field(256, ge=2)  # k-means visual tokens, fitted by the fit_tokenizer node
+    tokenizer_patches: int = Field(50_000, ge=2)  # patches sampled from the view cache to fit the codebook
+    tokenizer_iterations: int = Field(30, ge=1)
+
+    @model_validator(mode="after")
+    def _enough_patches(self) -> BEiTParams:
+        if self.tokenizer_patches < self.codebook_size:
+            raise ValueError(
+                f"tokenizer_patches={self.tokenizer_patches} must be at least codebook_size={self.codebook_size}"
+            )
+        return self
+
+
+class DenoisingAEParams(StrictParams):
+    noise_std: float = Field(0.2, ge=0)  # gaussian noise added to the [0, 1] view
+    mask_ratio: float = Field(0.25, ge=0, lt=1)  # fraction of pixels set to 0 (Vincent et al.'s masking noise)
+    hidden_dim: int = Field(512, ge=1)
+
+    @model_validator(mode="after")
+    def _corrupts(self) -> DenoisingAEParams:
+        if self.noise_std == 0 and self.mask_ratio == 0:
+            raise ValueError("noise_std and mask_ratio are both 0: the input would not be corrupted")
+        return self
+
+
+class RotNetParams(StrictParams):
+    hidden_dim: int = Field(512, ge=1)
+
+
+class JigsawParams(StrictParams):
+    grid: int = Field(3, ge=2, le=4)  # grid × grid tiles
+    num_permutations: int = Field(100, ge=2)
+    hidden_dim: int = Field(512, ge=1)
+
+    @model_validator(mode="after")
+    def _permutations_exist(self) -> JigsawParams:
+        available = factorial(self.grid**2)
+        if self.num_permutations > available:
+            raise ValueError(
+                f"num_permutations={self.num_permutations} exceeds the {available} orders"
+                f" of {self.grid}×{self.grid} tiles"
+            )
+        return self

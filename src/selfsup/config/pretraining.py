@@ -1,0 +1,118 @@
+"""``pretraining``: the method, the backbone, the optimisation, and where and how the training runs."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from selfsup.config.backbone_params import ResNetParams, SmallCNNParams, ViTParams
+from selfsup.config.base import StrictParams, check_known
+from selfsup.config.method_params import (
+    BarlowTwinsParams,
+    BEiTParams,
+    BYOLParams,
+    DenoisingAEParams,
+    DINOParams,
+    JigsawParams,
+    MAEParams,
+    MoCoV2Params,
+    MoCoV3Params,
+    RotNetParams,
+    SimCLRParams,
+    SimSiamParams,
+    SwAVParams,
+    VICRegParams,
+)
+from selfsup.config.names import BACKBONE_NAMES, METHOD_NAMES
+
+
+class DistributedParams(StrictParams):
+    """Data-parallel training over processes, launched by the pretraining node (see selfsup.distributed)."""
+
+    nproc_per_node: int = Field(1, ge=1)  # processes on this machine: one per GPU, or a few on CPU (gloo)
+    nnodes: int = Field(1, ge=1)  # machines; each runs the same command with its own node_rank
+    node_rank: int = Field(0, ge=0)
+    rdzv_endpoint: str | None = None  # host:port of the node_rank 0 machine; needed when nnodes > 1
+    sync_batchnorm: bool = True  # batch-norm statistics over the global batch, as in one process
+
+    @model_validator(mode="after")
+    def _nodes(self) -> DistributedParams:
+        if self.node_rank >= self.nnodes:
+            raise ValueError(f"node_rank={self.node_rank} must be below nnodes={self.nnodes}")
+        if self.nnodes > 1 and not self.rdzv_endpoint:
+            raise ValueError(f"nnodes={self.nnodes} needs rdzv_endpoint (host:port of the node_rank 0 machine)")
+        return self
+
+    @property
+    def world_size(self) -> int:
+        return self.nproc_per_node * self.nnodes
+
+
+class CheckpointParams(StrictParams):
+    # None: no checkpoints, no resume. The library writes no files unless asked;
+    # the project's conf/base sets data/06_models/checkpoints.
+    directory: str | None = None
+    every_steps: int = Field(500, ge=1)  # also at the end of every epoch
+
+
+class PretrainingParams(StrictParams):
+    method: str = "simclr"  # a name in selfsup.config.names.METHOD_NAMES
+    backbone: str = "small_cnn"  # a name in selfsup.config.names.BACKBONE_NAMES
+    epochs: int = Field(30, ge=1)
+    time_budget_s: float | None = Field(None, gt=0)
+    batch_size: int = Field(256, ge=2)
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    learning_rate: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(1e-4, ge=0)
+    warmup_epochs: float = Field(2.0, ge=0)
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    channels_last: bool = True
+    mixed_precision: bool = True  # bf16 autocast on CUDA
+    # bf16 autocast on a CPU with bf16 units (AMX, AVX-512 BF16) too: ~1.7-2.7x faster steps there, numerics
+    # differ from float32; ignored (float32, with a warning) on CPUs without them, where bf16 is slower
+    mixed_precision_cpu: bool = False
+    compile: bool = False  # torch.compile the training step
+    distributed: DistributedParams = DistributedParams()
+    checkpoint: CheckpointParams = CheckpointParams()
+    # Each method's and backbone's own hyperparameters, under its name.
+    simclr: SimCLRParams = SimCLRParams()
+    moco_v2: MoCoV2Params = MoCoV2Params()
+    moco_v3: MoCoV3Params = MoCoV3Params()
+    byol: BYOLParams = BYOLParams()
+    simsiam: SimSiamParams = SimSiamParams()
+    barlow_twins: BarlowTwinsParams = BarlowTwinsParams()
+    vicreg: VICRegParams = VICRegParams()
+    dino: DINOParams = DINOParams()
+    swav: SwAVParams = SwAVParams()
+    mae: MAEParams = MAEParams()
+    beit: BEiTParams = BEiTParams()
+    denoising_ae: DenoisingAEParams = DenoisingAEParams()
+    rotnet: RotNetParams = RotNetParams()
+    jigsaw: JigsawParams = JigsawParams()
+    small_cnn: SmallCNNParams = SmallCNNParams()
+    resnet18: ResNetParams = ResNetParams()
+    resnet50: ResNetParams = ResNetParams()
+    vit_tiny: ViTParams = ViTParams()
+    vit_small: ViTParams = ViTParams()
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, name: str) -> str:
+        return check_known(name, METHOD_NAMES)
+
+    @field_validator("backbone")
+    @classmethod
+    def _known_backbone(cls, name: str) -> str:
+        return check_known(name, BACKBONE_NAMES)
+
+    @model_validator(mode="after")
+    def _batch_splits_over_processes(self) -> PretrainingParams:
+        world = self.distributed.world_size
+        if self.batch_size % world or self.batch_size // world < 2:
+            raise ValueError(
+                f"batch_size={self.batch_size} is the global batch and must split into equal parts of at least 2 "
+                f"over the {world} processes (distributed.nproc_per_node × distributed.nnodes)"
+            )
+        return self
