@@ -20,7 +20,10 @@ def digits(tmp_path_factory):
     labels = image_set.index["label"].to_numpy(np.int64)
     train_positions = np.flatnonzero(split == "train")
     cache = ensure_cache(
-        tmp_path_factory.mktemp("views"), image_set.images, train_positions, AugmentationParams(views_per_image=4)
+        tmp_path_factory.mktemp("views"),
+        image_set.images,
+        train_positions,
+        AugmentationParams(views_per_image=4, crop_scale=(0.5, 1.0)),
     )
     return image_set.images, labels, split == "train", cache.views
 

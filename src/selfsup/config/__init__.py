@@ -2,7 +2,9 @@
 
 Each pipeline validates its ``params:<stage>`` dictionary here before any work
 starts, so a wrong value fails in one line that names the parameter, the value
-and what is allowed. One module per parameter group.
+and what is allowed. One module per parameter group; every default is the value
+in ``conf/base/parameters_<stage>.yml`` (``tests/test_config_defaults.py`` holds
+them equal), except the project's data folders, which the library leaves unset.
 """
 
 from selfsup.config.augmentation import AugmentationParams

@@ -20,11 +20,11 @@ class AugmentationParams(StrictParams):
     """
 
     mode: Literal["cache", "on_the_fly"] = "cache"
-    views_per_image: int = Field(8, ge=2)
+    views_per_image: int = Field(16, ge=2)
     output_size: tuple[int, int] | None = None  # (H, W) of the views; None keeps the image size
     seed: int = 0
     batch_size: int = Field(512, ge=1)
-    crop_scale: tuple[float, float] = (0.5, 1.0)
+    crop_scale: tuple[float, float] = (0.4, 1.0)
     crop_ratio: tuple[float, float] = (0.75, 1.3333)
     max_translate: float = Field(0.1, ge=0, le=0.5)
     hflip_p: float = Field(0.0, ge=0, le=1)

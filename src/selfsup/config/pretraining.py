@@ -59,7 +59,7 @@ class CheckpointParams(StrictParams):
 class PretrainingParams(StrictParams):
     method: str = "simclr"  # a name in selfsup.config.names.METHOD_NAMES
     backbone: str = "small_cnn"  # a name in selfsup.config.names.BACKBONE_NAMES
-    epochs: int = Field(30, ge=1)
+    epochs: int = Field(100, ge=1)
     time_budget_s: float | None = Field(None, gt=0)
     batch_size: int = Field(256, ge=2)
     optimizer: Literal["adamw", "sgd"] = "adamw"
