@@ -9,23 +9,33 @@ works without Kedro::
     from selfsup import load_encoder, embed
     encoder = load_encoder("data/06_models/encoder.pt")
     features = embed(encoder, images_uint8_nchw)
+
+The names below are imported on first use (PEP 562), so that ``import selfsup``,
+which every ``kedro`` command does through ``selfsup.cli``, loads no torch.
 """
 
-from pathlib import Path
-
-import torch
-
-from selfsup.embedding import embed_images, load_checkpoint
-from selfsup.features import embed
-from selfsup.methods import METHODS
-from selfsup.train import encoder_from_checkpoint
+from importlib import import_module
 
 __version__ = "0.1.0"
 
+# Public name -> the module that defines it.
+_EXPORTS = {
+    "embed_images": "selfsup.embedding",
+    "load_encoder": "selfsup.embedding",
+    "embed": "selfsup.features",
+    "METHODS": "selfsup.methods",
+}
 
-def load_encoder(path: str | Path) -> torch.nn.Module:
-    """Rebuild a trained encoder (eval mode, CPU) from a checkpoint file."""
-    return encoder_from_checkpoint(load_checkpoint(path))
+__all__ = sorted(_EXPORTS)
 
 
-__all__ = ["METHODS", "embed", "embed_images", "load_encoder"]
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

@@ -26,6 +26,11 @@ def load_checkpoint(checkpoint: str | os.PathLike | dict) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
+def load_encoder(path: str | os.PathLike) -> torch.nn.Module:
+    """Rebuild a trained encoder (eval mode, CPU) from a checkpoint file."""
+    return encoder_from_checkpoint(load_checkpoint(path))
+
+
 def _image_files(paths_or_folder: str | os.PathLike | Sequence[str | os.PathLike]) -> tuple[list[Path], list[str]]:
     """The files to embed and their ids: paths relative to a folder, or the paths as given."""
     if isinstance(paths_or_folder, (str, os.PathLike)):
