@@ -52,7 +52,7 @@ def digits() -> Iterator[tuple[str, Image.Image]]:
 
 def fashion(count: int) -> Iterator[tuple[str, Image.Image]]:
     sys.path.insert(0, str(ROOT / "src"))
-    from selfsup.data.readers import read_idx_pair
+    from selfsup.data.idx import read_idx_pair
 
     images, labels = read_idx_pair(FASHION / "train-images-idx3-ubyte.gz", FASHION / "train-labels-idx1-ubyte.gz")
     for index in np.random.default_rng(0).permutation(len(images))[:count]:

@@ -76,7 +76,7 @@ def peak_rss_gb() -> float:
 
 def run_row(row: str, budget_s: float, cache_root: Path, subset: int | None) -> dict:
     """One row of the table, in this process; ``subset`` keeps the first images of each split (a smoke run)."""
-    from selfsup.data.readers import read_idx_pair
+    from selfsup.data.idx import read_idx_pair
     from selfsup.data.view_cache import ensure_cache
     from selfsup.evaluate import protocol_predictions, score_predictions
     from selfsup.features import embed

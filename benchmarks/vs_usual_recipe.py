@@ -37,8 +37,8 @@ from _common import emit
 from augmentation import TwoViews
 
 from selfsup.config import AugmentationParams, PretrainingParams
+from selfsup.data.idx import read_idx_pair
 from selfsup.data.on_the_fly import OnTheFlyViews
-from selfsup.data.readers import read_idx_pair
 from selfsup.data.view_cache import ensure_cache
 from selfsup.methods import build_method
 from selfsup.models import build_encoder

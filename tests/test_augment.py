@@ -82,7 +82,7 @@ def per_sample(fn, images, *factors):
 
 @pytest.mark.parametrize("box", [(2, 3, 20, 16), (0, 0, 24, 24), (5, 1, 9, 13)])
 def test_crop_box_matches_torchvision_resized_crop(box):
-    from selfsup.augment import resized_crop
+    from selfsup.augment.ops import resized_crop
 
     top, left, height, width = box
     image = torch.rand(1, 3, 24, 24, generator=torch.Generator().manual_seed(0))
@@ -93,7 +93,7 @@ def test_crop_box_matches_torchvision_resized_crop(box):
 
 
 def test_batched_crops_and_flips_match_per_image_resized_crop():
-    from selfsup.augment import resized_crop
+    from selfsup.augment.ops import resized_crop
 
     images = torch.from_numpy(np.random.default_rng(1).integers(0, 256, (3, 3, 24, 20), dtype=np.uint8))
     boxes = torch.tensor([[2.0, 3.0, 12.0, 9.0], [0.0, 0.0, 24.0, 20.0], [7.0, 4.0, 10.0, 15.0]])
@@ -108,7 +108,7 @@ def test_batched_crops_and_flips_match_per_image_resized_crop():
 
 
 def test_crop_outside_the_image_is_zero_padded():
-    from selfsup.augment import resized_crop
+    from selfsup.augment.ops import resized_crop
 
     image = torch.ones(1, 1, 8, 8)
     out = resized_crop(
@@ -119,7 +119,7 @@ def test_crop_outside_the_image_is_zero_padded():
 
 @pytest.mark.parametrize("channels", [1, 3])
 def test_blur_matches_torchvision_gaussian_blur(channels):
-    from selfsup.augment import gaussian_blur
+    from selfsup.augment.ops import gaussian_blur
 
     images = torch.rand(3, channels, 20, 17, generator=torch.Generator().manual_seed(2))
     sigma, radius = torch.tensor([0.1, 0.9, 2.0]), 4
@@ -130,7 +130,7 @@ def test_blur_matches_torchvision_gaussian_blur(channels):
 
 @pytest.mark.parametrize("channels", [1, 3])
 def test_color_jitter_matches_torchvision_adjust_ops(channels):
-    from selfsup.augment import color_jitter
+    from selfsup.augment.ops import color_jitter
 
     images = torch.rand(6, channels, 16, 12, generator=torch.Generator().manual_seed(3))
     brightness = torch.tensor([0.6, 1.4, 1.0, 1.3, 0.0, 0.8])
@@ -148,7 +148,7 @@ def test_color_jitter_matches_torchvision_adjust_ops(channels):
 
 
 def test_grayscale_and_solarize_match_torchvision():
-    from selfsup.augment import grayscale, solarize
+    from selfsup.augment.ops import grayscale, solarize
 
     images = rgb()
     reference = TF.rgb_to_grayscale(images, num_output_channels=1)
@@ -158,27 +158,29 @@ def test_grayscale_and_solarize_match_torchvision():
 
 def _both_paths(batch, params, size, seed=5):
     """(tensor-op views, fused-kernel views) of ``batch`` from one plan and one noise draw."""
-    from selfsup import augment
+    from selfsup.augment.chunked import augment_chunked
+    from selfsup.augment.fused import augment_fused
+    from selfsup.augment.plan import draw
 
     n, c = batch.shape[:2]
     generator = torch.Generator().manual_seed(seed)
-    plan = augment._draw(n, c, tuple(batch.shape[-2:]), size, params, generator, "cpu")
+    plan = draw(n, c, tuple(batch.shape[-2:]), size, params, generator, "cpu")
     noise = torch.randn((n, c, *size), generator=generator) if params.noise_std > 0 else None
     gain = 1 / 255 if batch.dtype == torch.uint8 else 1.0
     return (
-        augment._augment_chunked(batch, plan, params, noise, gain, size),
-        augment._augment_fused(batch, plan, params, noise, gain, size),
+        augment_chunked(batch, plan, params, noise, gain, size),
+        augment_fused(batch, plan, params, noise, gain, size),
     )
 
 
 def test_chunking_and_grouping_do_not_change_the_views(monkeypatch):
     """The tensor-op path gives the same views however the batch is cut into chunks."""
-    from selfsup import augment
+    from selfsup.augment import chunked
 
     params = AugmentationParams(saturation=0.4, grayscale_p=0.5, solarize_p=0.3, hflip_p=0.5, blur_p=0.5, noise_std=0.0)
     batch = images(n=24, c=3)
     whole, _ = _both_paths(batch, params, (12, 12))
-    monkeypatch.setattr(augment, "_CHUNK_ELEMENTS", 1)  # one sample per chunk
+    monkeypatch.setattr(chunked, "CHUNK_ELEMENTS", 1)  # one sample per chunk
     single, _ = _both_paths(batch, params, (12, 12))
     torch.testing.assert_close(whole, single, atol=1e-6, rtol=0)
 
@@ -229,7 +231,8 @@ def test_fused_views_do_not_depend_on_the_thread_count():
 def test_pipeline_matches_the_per_image_composition_of_torchvision_ops(channels):
     """augment_batch = crop, then adjust_brightness/contrast/saturation, rgb_to_grayscale,
     gaussian_blur per image with the same parameters (chunking, grouping, layouts, fusions)."""
-    from selfsup.augment import _blur_radius, _draw, _draw_crop, resized_crop
+    from selfsup.augment.ops import resized_crop
+    from selfsup.augment.plan import blur_radius, draw, draw_crop
 
     params = AugmentationParams(
         saturation=0.4,
@@ -242,9 +245,9 @@ def test_pipeline_matches_the_per_image_composition_of_torchvision_ops(channels)
     )
     batch, size = images(n=24, c=channels, h=20, w=18), (16, 14)
     ours = augment_batch(batch, params, torch.Generator().manual_seed(7), output_size=size)
-    top, left, height, width, flip = _draw_crop(24, (20, 18), params, torch.Generator().manual_seed(7), "cpu")
-    plan = _draw(24, channels, (20, 18), size, params, torch.Generator().manual_seed(7), "cpu")
-    radius = _blur_radius(params, size)
+    top, left, height, width, flip = draw_crop(24, (20, 18), params, torch.Generator().manual_seed(7), "cpu")
+    plan = draw(24, channels, (20, 18), size, params, torch.Generator().manual_seed(7), "cpu")
+    radius = blur_radius(params, size)
     for i in range(24):
         view = resized_crop(
             batch[i : i + 1],

@@ -18,7 +18,7 @@ from kedro.runner import SequentialRunner
 from PIL import Image
 
 from selfsup.config import AugmentationParams
-from selfsup.data.readers import ImageDecodeError
+from selfsup.data.images import ImageDecodeError
 from selfsup.data.view_cache import VIEWS_FILE, ensure_cache, open_cache
 from selfsup.errors import DataError, MissingInputError, ParameterError
 from selfsup.pipelines import ingestion

@@ -18,7 +18,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from selfsup.config import AugmentationParams, PretrainingParams
-from selfsup.data.readers import read_idx_pair
+from selfsup.data.idx import read_idx_pair
 from selfsup.data.view_cache import ensure_cache
 from selfsup.evaluate import linear_probe
 from selfsup.features import embed

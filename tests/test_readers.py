@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from selfsup.data.arrays import read_array_file
 from selfsup.data.folders import read_image_folder
-from selfsup.data.readers import ImageDecodeError, decode_image, read_array_file, read_idx, read_idx_pair
+from selfsup.data.idx import read_idx, read_idx_pair
+from selfsup.data.images import ImageDecodeError, decode_image
 from selfsup.data.trees import list_image_files
 
 IDX_TYPE_CODES = {np.uint8: 0x08, np.int8: 0x09, np.int16: 0x0B, np.int32: 0x0C, np.float32: 0x0D, np.float64: 0x0E}

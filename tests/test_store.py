@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from selfsup.data.arrays import read_array_file
 from selfsup.data.folders import read_image_folder
-from selfsup.data.readers import read_array_file
 from selfsup.data.store import SCRATCH_PREFIX, ScratchStore, persist_store
 from selfsup.datasets import NpyDataset
 from selfsup.pipelines.ingestion.nodes import ingest

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from selfsup.config import IngestionParams, validate
-from selfsup.data.readers import DECODE_ERRORS
+from selfsup.data.images import DECODE_ERRORS
 from selfsup.data.sources import outline_image_set
 from selfsup.data.trees import ArchiveTree, FolderTree, open_image_tree
 from selfsup.errors import ParameterError

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -49,9 +50,39 @@ def _nearest_neighbours(train: torch.Tensor, test: torch.Tensor, k: int, chunk: 
     """Yield ``(rows, similarity, neighbours)`` for each chunk of test rows: the k training
     rows of largest float32 dot product (unit rows: cosine similarity), largest first.
 
-    Fast and still exact. A bf16 matrix product (AMX, AVX-512 BF16) screens every pair;
-    only the pairs that could be among the k nearest get their similarity computed in
-    float32, and those decide.
+    Fast and still exact. A bf16 matrix product (AMX, AVX-512 BF16) screens every pair
+    (``_screen``); only the pairs that could be among the k nearest (``_candidates``) get
+    their similarity computed in float32, and those decide.
+    """
+    screen = _screen(train, test, k)
+    buffer = torch.empty(min(chunk, len(test)), len(screen.train), dtype=torch.bfloat16)  # reused: no page faults
+    for start in range(0, len(test), chunk):
+        rows = slice(start, start + chunk)
+        queries, scores = test[rows], buffer[: len(test[rows])]
+        torch.mm(screen.test[rows], screen.train.T, out=scores)
+        row, column, unsure = _candidates(screen, scores, screen.epsilon[rows])
+        similarity, neighbours = _top_of_pairs(queries, train, row, column, k)
+        if unsure.any():
+            similarity[unsure], neighbours[unsure] = _full_search(queries[unsure], train, k)
+        yield rows, similarity, neighbours
+
+
+@dataclass
+class _Screen:
+    """bf16 rows whose products screen every (test, training) pair; see ``_screen``."""
+
+    train: torch.Tensor  # (width * group, dim + 2): [b - m, hi(c_b), lo(c_b)], in group order
+    test: torch.Tensor  # (len(test), dim + 2): [a - m, 1, 1]
+    padding: torch.Tensor  # the columns of the zero rows that pad the last group
+    epsilon: torch.Tensor  # (len(test),) float64: how far a screened score can be off
+    k: int
+    group: int  # training rows per group
+    width: int  # groups
+    limit: int  # most candidate pairs of a test row before it is searched in full
+
+
+def _screen(train: torch.Tensor, test: torch.Tensor, k: int) -> _Screen:
+    """The screen of ``test`` against ``train`` (unit rows).
 
     What is screened. For one test row a, the training rows rank by a.b, and with any
     fixed centre m, a.b = (a - m).(b - m) + c_b + K_a, with c_b = b.m - mean_b(b.m) and
@@ -59,29 +90,10 @@ def _nearest_neighbours(train: torch.Tensor, test: torch.Tensor, k: int, chunk: 
     screen is the bf16 product of [a - m, 1, 1] and [b - m, hi(c_b), lo(c_b)] (c_b split
     into two bf16 numbers): features that all point one way (non-negative activations)
     leave small residuals, and the screen's error shrinks with them.
-
-    Why that is exact. With a' = a - m = r + e_a (r = rounded to bf16) and likewise b',
-    a'.b' - r_a.r_b = e_a.b' + r_a.e_b, so |error| <= (|e_a| + max|e_b|) * n, n >= every
-    residual norm, rounded or not. Summing exact products of bf16 values in float32 adds
-    at most gamma * (n^2 + 2 max|c|), gamma = d 2^-24 / (1 - d 2^-24), in any order;
-    rounding the sum to bf16 at most 2^-8 * (n^2 + max|c|); splitting c_b loses what
-    ``split`` measures; and float32 arithmetic on the residuals, the offsets and the
-    final dot products (unit rows) adds less than ``slack``. So a screened score is
-    within ``epsilon`` (per test row) of the float32 similarity minus K_a. Take s <= the
-    k-th largest screened score of a test row: k training rows have float32 similarity
-    >= s + K_a - epsilon, and a pair screened below s - 2 epsilon has float32 similarity
-    strictly below all k of them, so it is not among the k nearest, ties included. Test
-    rows where more than ``limit`` pairs pass that screen are searched in full in float32
-    instead (degenerate data: many equal or near-equal similarities).
-
-    The screen sorts nothing: training rows are taken ``group`` at a time, s is the k-th
-    largest of the groups' maxima (k groups each hold a score >= s), and only the groups
-    whose maximum passes are looked into.
     """
     n, dim = train.shape
     group = max(1, min(16, n // k))
     width = -(-n // group)
-    limit = max(4 * k, n // 16)
     centre = train.mean(dim=0)
     train_residual, test_residual = train - centre, test - centre
     offset = train @ centre
@@ -97,42 +109,68 @@ def _nearest_neighbours(train: torch.Tensor, test: torch.Tensor, k: int, chunk: 
     screened = rounded.view(width, group, dim + 2).transpose(0, 1).reshape(-1, dim + 2)
     padding = (torch.arange(width * group).view(width, group).T.reshape(-1) >= n).nonzero().squeeze(1)
     test_bf16 = torch.cat([test_residual, torch.ones(len(test), 2)], dim=1).bfloat16()
+    residuals = (train_residual, test_residual, rounded[:n, :dim], test_bf16[:, :dim])
+    epsilon = _screen_error(centre, *residuals, offset, split)
+    return _Screen(screened, test_bf16, padding, epsilon, k, group, width, limit=max(4 * k, n // 16))
+
+
+def _screen_error(centre, train_residual, test_residual, train_rounded, test_rounded, offset, split) -> torch.Tensor:
+    """epsilon, per test row: a screened score is within epsilon of the float32 similarity minus K_a.
+
+    Why. With a' = a - m = r + e_a (r = rounded to bf16) and likewise b',
+    a'.b' - r_a.r_b = e_a.b' + r_a.e_b, so |error| <= (|e_a| + max|e_b|) * n, n >= every
+    residual norm, rounded or not. Summing exact products of bf16 values in float32 adds
+    at most gamma * (n^2 + 2 max|c|), gamma = d 2^-24 / (1 - d 2^-24), in any order;
+    rounding the sum to bf16 at most 2^-8 * (n^2 + max|c|); splitting c_b loses what
+    ``split`` measures; and float32 arithmetic on the residuals, the offsets and the
+    final dot products (unit rows) adds less than ``slack``.
+    """
+    dim = train_residual.shape[1]
     norm = max(float(train_residual.norm(dim=1).max()), float(test_residual.norm(dim=1).max())) * (1 + 2.0**-8)
     largest_offset = float(offset.abs().max()) * (1 + 2.0**-8)
     gamma = (dim + 2) * 2.0**-24 / (1 - (dim + 2) * 2.0**-24)
     # float32: the final dot products of unit rows, the offsets b.m, the residuals
     unit_gamma = dim * 2.0**-24 / (1 - dim * 2.0**-24) * (1 + 1e-5) ** 2
     slack = unit_gamma * (1 + float(centre.norm())) + 2.0**-20 * (norm**2 + largest_offset) + 1e-6
-    train_error = float((train_residual - rounded[:n, :dim].float()).norm(dim=1).max())
-    test_error = (test_residual - test_bf16[:, :dim].float()).double().norm(dim=1)
-    epsilon = (
+    train_error = float((train_residual - train_rounded.float()).norm(dim=1).max())
+    test_error = (test_residual - test_rounded.float()).double().norm(dim=1)
+    return (
         (test_error + train_error) * norm
         + gamma * (norm**2 + 2 * largest_offset)
         + 2.0**-8 * (norm**2 + largest_offset)
         + split
         + slack
     )
-    buffer = torch.empty(min(chunk, len(test)), len(screened), dtype=torch.bfloat16)  # reused: no page faults
-    for start in range(0, len(test), chunk):
-        rows = slice(start, start + chunk)
-        queries, screen = test[rows], buffer[: len(test[rows])]
-        torch.mm(test_bf16[rows], screened.T, out=screen)
-        if len(padding):
-            screen[:, padding] = -torch.inf
-        groups = screen.view(len(queries), group, width)
-        best = groups.amax(dim=1)
-        bound = best.topk(k, dim=1).values[:, -1].double() - 2 * epsilon[rows]
-        bound = torch.nextafter(bound.float(), torch.tensor(-torch.inf))  # round down, never up
-        row, position = (best >= bound[:, None]).nonzero(as_tuple=True)
-        hit, member = (groups[row, :, position] >= bound[row, None]).nonzero(as_tuple=True)
-        row, column = row[hit], position[hit] * group + member  # sorted by row, then column
-        unsure = torch.bincount(row, minlength=len(queries)) > limit
-        if unsure.any():
-            row, column = row[~unsure[row]], column[~unsure[row]]
-        similarity, neighbours = _top_of_pairs(queries, train, row, column, k)
-        if unsure.any():
-            similarity[unsure], neighbours[unsure] = _full_search(queries[unsure], train, k)
-        yield rows, similarity, neighbours
+
+
+def _candidates(screen: _Screen, scores: torch.Tensor, epsilon: torch.Tensor):
+    """The pairs ``(row, column)`` of a chunk's screened ``scores`` that could be among the k
+    nearest, sorted by row then column, and the rows that are ``unsure`` (none of their pairs
+    returned: they are searched in full).
+
+    Take s <= the k-th largest screened score of a test row: k training rows have float32
+    similarity >= s + K_a - epsilon, and a pair screened below s - 2 epsilon has float32
+    similarity strictly below all k of them, so it is not among the k nearest, ties included.
+    Test rows where more than ``limit`` pairs pass that screen are searched in full in float32
+    instead (degenerate data: many equal or near-equal similarities).
+
+    The screen sorts nothing: training rows are taken ``group`` at a time, s is the k-th
+    largest of the groups' maxima (k groups each hold a score >= s), and only the groups
+    whose maximum passes are looked into.
+    """
+    if len(screen.padding):
+        scores[:, screen.padding] = -torch.inf
+    groups = scores.view(len(scores), screen.group, screen.width)
+    best = groups.amax(dim=1)
+    bound = best.topk(screen.k, dim=1).values[:, -1].double() - 2 * epsilon
+    bound = torch.nextafter(bound.float(), torch.tensor(-torch.inf))  # round down, never up
+    row, position = (best >= bound[:, None]).nonzero(as_tuple=True)
+    hit, member = (groups[row, :, position] >= bound[row, None]).nonzero(as_tuple=True)
+    row, column = row[hit], position[hit] * screen.group + member  # sorted by row, then column
+    unsure = torch.bincount(row, minlength=len(scores)) > screen.limit
+    if unsure.any():
+        row, column = row[~unsure[row]], column[~unsure[row]]
+    return row, column, unsure
 
 
 def _full_search(queries: torch.Tensor, train: torch.Tensor, k: int):

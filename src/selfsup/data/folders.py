@@ -14,8 +14,8 @@ from typing import BinaryIO
 import numpy as np
 from tqdm.auto import tqdm
 
+from selfsup.data.images import ImageDecodeError, check_target, decode_image
 from selfsup.data.layout import Layout, layout_of
-from selfsup.data.readers import ImageDecodeError, check_target, decode_image
 from selfsup.data.store import Allocate, allocate_in_memory
 from selfsup.data.trees import IMAGE_EXTENSIONS, ArchiveTree, FolderTree, open_image_tree
 from selfsup.errors import DataError

@@ -11,8 +11,9 @@ from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
 from selfsup.data import cifar
+from selfsup.data.arrays import read_array_file, read_array_outline
 from selfsup.data.folders import FolderImages, folder_layout, read_image_folder
-from selfsup.data.readers import read_array_file, read_array_outline, read_idx, read_idx_pair, read_idx_shape
+from selfsup.data.idx import read_idx, read_idx_pair, read_idx_shape
 from selfsup.data.store import Allocate, allocate_in_memory
 from selfsup.data.trees import FolderTree, is_archive
 from selfsup.errors import DataError, MissingInputError

@@ -5,9 +5,9 @@ between the two resampling directions and a scatter back into batch order;
 at 96×96 RGB that was most of the time. Here numba compiles one loop per
 sample that crops, jitters, greys, blurs, solarizes and adds noise while the
 view sits in the core's cache, and writes it once. The same idea as FFCV's
-numba-compiled pipelines. The random parameters are ``augment._Plan``'s, drawn
-by the same generator, so both paths give the same views up to float rounding
-(a test holds them to 1e-5).
+numba-compiled pipelines. The random parameters are ``plan.Plan``'s, drawn by
+the same generator, so both paths give the same views up to float rounding (a
+test holds them to 1e-5); ``fused`` hands them over grouped in a ``Batch``.
 
 Samples are split over ``torch.get_num_threads()`` threads; the kernel
 releases the GIL. Each sample is computed by one thread in a fixed order, so
@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -30,6 +31,70 @@ _MIN_SAMPLES_PER_THREAD = 4
 _STRIP = 1024
 
 
+class CropTaps(NamedTuple):
+    """The bilinear taps of each sample's crop (flip included)."""
+
+    row_index: np.ndarray  # (n, h, 2) int64
+    row_weight: np.ndarray  # (n, h, 2) float32
+    # The column taps split into their two indices and two weights, (n, w) each; unsigned
+    # indices: numba checks signed ones for wraparound, which stops the gather vectorizing.
+    column_a: np.ndarray  # uint32
+    column_b: np.ndarray
+    weight_a: np.ndarray  # float32
+    weight_b: np.ndarray
+
+
+class Colour(NamedTuple):
+    """Colour jitter and grayscale, per sample."""
+
+    jitter: np.ndarray  # (n,) bool: brightness, contrast and saturation apply
+    brightness: np.ndarray  # (n,) float32 factors
+    contrast: np.ndarray
+    saturation: np.ndarray
+    use_saturation: bool  # RGB and a saturation range: the saturation step runs
+    gray: np.ndarray  # (n,) bool
+    luma: np.ndarray  # (C,) float32 grey weights
+
+
+class Blur(NamedTuple):
+    """Gaussian blur, per sample."""
+
+    blurred: np.ndarray  # (n,) bool
+    kernels: np.ndarray  # (n, 2 radius + 1) float32, the widest radius
+    radii: np.ndarray  # (n,) taps each side of the centre that are not negligible
+
+
+class Finish(NamedTuple):
+    """Solarize and noise, per sample."""
+
+    solarize: np.ndarray  # (n,) bool
+    noise: np.ndarray  # (n, C, h, w) float32; (1, 1, 1, 1) and unread when noise_std is 0
+    noise_std: np.float32
+
+
+class Batch(NamedTuple):
+    """The images and every parameter of their views, as the kernel reads them."""
+
+    images: np.ndarray  # (n, C, H, W) uint8 or float32
+    gain: np.float32  # 1/255 for uint8 images, else 1
+    crop: CropTaps
+    colour: Colour
+    blur: Blur
+    finish: Finish
+
+    def as_plain_tuples(self) -> tuple:
+        """The batch as nested plain tuples, the form ``views`` takes: numba's dispatcher types
+        a plain tuple several times faster than a named one, on every call and under the GIL."""
+        return tuple(tuple(field) if isinstance(field, tuple) else field for field in self)
+
+
+@numba.njit(inline="always")
+def _named(plain):
+    """The ``Batch`` of ``Batch.as_plain_tuples()``."""
+    images, gain, crop, colour, blur, finish = plain
+    return Batch(images, gain, CropTaps(*crop), Colour(*colour), Blur(*blur), Finish(*finish))
+
+
 @numba.njit(inline="always")
 def _unit(v):
     return min(max(v, np.float32(0.0)), np.float32(1.0))
@@ -37,7 +102,8 @@ def _unit(v):
 
 @numba.njit(nogil=True, cache=True)
 def _crop(image, gain, row_index, row_weight, column_a, column_b, weight_a, weight_b, line, columns, x):
-    """Bilinear crop of one (C, H, W) image into x (C, h, w), times ``gain``.
+    """Bilinear crop of one (C, H, W) image into x (C, h, w) with the ``CropTaps`` of sample s,
+    times ``gain``.
 
     Along W first, only for the input rows the crop reads: each row converted to
     float in ``line``, then gathered at the two taps of each output column; then along
@@ -186,70 +252,48 @@ def _finish(x, gray, solarize, noise, noise_std, out):
 
 
 @numba.njit(nogil=True, cache=True)
-def views(
-    images,
-    gain,
-    row_index,
-    row_weight,
-    column_a,
-    column_b,
-    weight_a,
-    weight_b,
-    jitter,
-    brightness,
-    contrast,
-    saturation,
-    use_saturation,
-    gray,
-    luma,
-    blur,
-    kernels,
-    radii,
-    solarize,
-    noise,
-    noise_std,
-    out,
-    start,
-    stop,
-):
-    """Views of samples ``start:stop`` into ``out`` (n, C, h, w); arguments are ``_Plan``'s arrays,
-    the column taps split into their two indices and two weights. Sample s blurs with the
-    ``radii[s]`` taps each side of its kernel's centre that are not negligible."""
+def views(plain, out, start, stop):
+    """Views of the samples ``start:stop`` of a ``Batch`` (``as_plain_tuples()``) into ``out``
+    (n, C, h, w). Sample s blurs with the ``radii[s]`` taps each side of its kernel's centre."""
+    batch = _named(plain)
+    images, crop, colour, blur, finish = batch.images, batch.crop, batch.colour, batch.blur, batch.finish
     channels, height, width = images.shape[1:]
     h, w = out.shape[2], out.shape[3]
     line = np.empty(width, np.float32)
     columns = np.empty((channels, height, w), np.float32)
     x = np.empty((channels, h, w), np.float32)
-    taps = kernels.shape[1]  # the widest kernel: 2 radius + 1
+    taps = blur.kernels.shape[1]  # the widest kernel: 2 radius + 1
     centre = taps // 2
     padded = np.empty((h + taps) * (w + taps), np.float32)
     scratch = np.empty(h * (w + taps), np.float32)
     for s in range(start, stop):
-        scale = gain * brightness[s] if jitter[s] else gain
+        scale = batch.gain * colour.brightness[s] if colour.jitter[s] else batch.gain
         _crop(
             images[s],
             scale,
-            row_index[s],
-            row_weight[s],
-            column_a[s],
-            column_b[s],
-            weight_a[s],
-            weight_b[s],
+            crop.row_index[s],
+            crop.row_weight[s],
+            crop.column_a[s],
+            crop.column_b[s],
+            crop.weight_a[s],
+            crop.weight_b[s],
             line,
             columns,
             x,
         )
         planes = x.reshape(channels, h * w)
-        if jitter[s]:
-            _jitter(planes, contrast[s], saturation[s], use_saturation, luma)
-        if gray[s]:
-            _grayscale(planes, luma)
-        if blur[s] and radii[s] > 0:
-            kernel = kernels[s, centre - radii[s] : centre + radii[s] + 1]
-            for c in range(1 if gray[s] else channels):
+        if colour.jitter[s]:
+            _jitter(planes, colour.contrast[s], colour.saturation[s], colour.use_saturation, colour.luma)
+        if colour.gray[s]:
+            _grayscale(planes, colour.luma)
+        radius = blur.radii[s]
+        if blur.blurred[s] and radius > 0:
+            kernel = blur.kernels[s, centre - radius : centre + radius + 1]
+            for c in range(1 if colour.gray[s] else channels):
                 _blur(planes[c], h, w, kernel, padded, scratch)
-        noise_planes = noise[s if noise_std > 0 else 0].reshape(noise.shape[1], -1)
-        _finish(planes, gray[s], solarize[s], noise_planes, noise_std, out[s].reshape(channels, h * w))
+        noise = finish.noise[s if finish.noise_std > 0 else 0].reshape(finish.noise.shape[1], -1)
+        target = out[s].reshape(channels, h * w)
+        _finish(planes, colour.gray[s], finish.solarize[s], noise, finish.noise_std, target)
 
 
 @functools.lru_cache(maxsize=4)
@@ -258,15 +302,15 @@ def _pool(threads: int, pid: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(threads, thread_name_prefix="selfsup-augment")
 
 
-def run(arrays: tuple, out: np.ndarray) -> None:
+def run(batch: Batch, out: np.ndarray) -> None:
     """``views`` over all of ``out``'s samples, in blocks that the threads take as they come free
     (blurred views cost more, so equal shares would leave one thread waiting on the other)."""
-    n = out.shape[0]
+    n, plain = out.shape[0], batch.as_plain_tuples()
     threads = max(1, min(torch.get_num_threads(), n // _MIN_SAMPLES_PER_THREAD))
     if threads == 1:
-        views(*arrays, out, 0, n)
+        views(plain, out, 0, n)
         return
     block = max(_MIN_SAMPLES_PER_THREAD, n // (8 * threads))
-    jobs = [_pool(threads, os.getpid()).submit(views, *arrays, out, a, min(a + block, n)) for a in range(0, n, block)]
+    jobs = [_pool(threads, os.getpid()).submit(views, plain, out, a, min(a + block, n)) for a in range(0, n, block)]
     for job in jobs:
         job.result()
