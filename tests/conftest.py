@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from kedro.config import OmegaConfigLoader
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,10 +26,9 @@ TINY_RUN_PARAMETERS = {
 
 
 def base_parameters() -> dict:
-    parameters = {}
-    for path in sorted((PROJECT_ROOT / "conf" / "base").glob("parameters_*.yml")):
-        parameters.update(yaml.safe_load(path.read_text()))
-    return parameters
+    """conf/base's parameters as Kedro reads them (``${globals:...}`` resolved)."""
+    loader = OmegaConfigLoader(str(PROJECT_ROOT / "conf"), base_env="base", default_run_env="base")
+    return loader["parameters"]
 
 
 @pytest.fixture

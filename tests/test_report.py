@@ -11,6 +11,7 @@ import pytest
 
 from selfsup.data.sources import make_index
 from selfsup.hooks import tracked_metrics
+from selfsup.pipelines.compare.nodes import saved_run
 from selfsup.report import comparison_html, comparison_table, git_commit
 from selfsup.report.figures import class_names, cluster_montage, collapse_monitor, confusion_matrix
 from selfsup.report.html import png_bytes, render_html
@@ -52,12 +53,33 @@ def test_a_collapsed_run_is_flagged_in_the_report_and_its_monitor():
 
 def test_comparison_puts_runs_in_time_order_with_every_row_of_the_protocol():
     later = {**METRICS, "ssl": {"knn_k20": 0.97, "linear": 0.96, "kmeans_nmi": 0.9}}
-    table = comparison_table({"2026-01-02T00.00.00.000Z": later, "2026-01-01T00.00.00.000Z": METRICS})
+    table = comparison_table(
+        {("base", "2026-01-02T00.00.00.000Z"): later, ("base", "2026-01-01T00.00.00.000Z"): METRICS}
+    )
     assert list(table["run"]) == ["2026-01-01T00.00.00.000Z", "2026-01-02T00.00.00.000Z"]
     assert list(table["ssl.knn_k20"]) == [0.9, 0.97] and list(table["raw_pixels.linear"]) == [0.85, 0.85]
     assert math.isnan(table["ssl.kmeans_nmi"].iloc[0])  # a metric one run lacks
     page = comparison_html(table)
     assert "<td><b>0.970</b></td>" in page and page.count("<tr>") == 3
+
+
+def test_comparison_groups_runs_by_environment_and_bolds_the_best_within_each():
+    cifar = {**METRICS, "ssl": {"knn_k20": 0.6, "linear": 0.7}, "run": {**METRICS["run"], "dataset": "cifar10"}}
+    table = comparison_table(
+        {("cifar10", "2026-01-01T00.00.00.000Z"): cifar, ("base", "2026-01-02T00.00.00.000Z"): METRICS}
+    )
+    assert list(table["environment"]) == ["base", "cifar10"] and list(table["dataset"]) == ["digits", "cifar10"]
+    page = comparison_html(table)
+    assert "<td><b>0.900</b></td>" in page and "<td><b>0.600</b></td>" in page  # each environment's best
+    assert "2 runs of 2 environments" in page
+
+
+def test_saved_runs_are_named_by_their_environment_folder():
+    assert saved_run("08_reporting/metrics_history.json/2026-01-01T00.00.00.000Z") == (
+        "base",
+        "2026-01-01T00.00.00.000Z",
+    )
+    assert saved_run("fashion_mnist/08_reporting/metrics_history.json/v1") == ("fashion_mnist", "v1")
 
 
 def test_comparison_without_runs_says_what_to_do():
