@@ -49,6 +49,7 @@ def catalog_for(tmp_path, parameters: dict) -> DataCatalog:
     for section, values in parameters.items():
         catalog[f"params:{section}"] = values
     catalog["params:pretraining.seed"] = parameters["pretraining"]["seed"]
+    catalog["environment"] = "base"
     return catalog
 
 

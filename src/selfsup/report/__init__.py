@@ -71,12 +71,13 @@ def build_report(
     for name, draw in tqdm(plans.items(), desc="report figures", unit="figure", disable=None):
         drawn[name] = draw()
     title = f"selfsup report: {training_summary.get('method')} on {data_summary.get('dataset')}"
+    environment = metrics.get("run", {}).get("environment")
     html = render_html(
         title,
         metrics,
         {name: png_bytes(figure) for name, figure in drawn.items()},
         parameters,
-        run_facts(training_summary, data_summary, parameters, project_folder),
+        run_facts(training_summary, data_summary, parameters, environment, project_folder),
         package_versions(),
         collapsed,
     )

@@ -46,6 +46,7 @@ figcaption{color:#555;font-size:.9em}dl{display:grid;grid-template-columns:max-c
 dt{font-weight:600}dd{margin:0;font-family:monospace;white-space:pre-wrap;word-break:break-all}
 .alert{background:#fde8e8;border:2px solid #d62728;padding:.8em 1em;font-weight:600}
 nav a{margin-right:1em}
+#parameters td{text-align:left;font-family:monospace}
 """
 
 
@@ -71,6 +72,30 @@ def metrics_table(metrics: dict) -> str:
 def definition_list(items: dict, element_id: str) -> str:
     entries = "".join(f"<dt>{html.escape(str(k))}</dt><dd>{html.escape(str(v))}</dd>" for k, v in items.items())
     return f'<dl id="{element_id}">{entries}</dl>'
+
+
+def flat_parameters(parameters: dict, prefix: str = "") -> dict[str, str]:
+    """``{"pretraining.simclr.temperature": "0.5", ...}``: each value as ``--params`` takes it."""
+    flat = {}
+    for key, value in parameters.items():
+        if isinstance(value, dict) and value:
+            flat.update(flat_parameters(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value if isinstance(value, str) else json.dumps(value, default=str)
+    return flat
+
+
+def parameters_section(parameters: dict, environment: str | None) -> str:
+    """Every resolved parameter in a collapsible table, with how to run them again."""
+    flat = flat_parameters(parameters)
+    rows = "".join(f"<tr><th>{html.escape(k)}</th><td>{html.escape(v)}</td></tr>" for k, v in flat.items())
+    return f"""<h2 id="parameters-section">Parameters</h2>
+<p>Every parameter as this run resolved it: <code>conf/base</code>, the environment's files,
+<code>--params</code> and the values chosen for <code>auto</code> applied (also in <code>metrics.json</code>,
+<code>run.parameters</code>). To run it again: check out the git commit above and run
+<code>kedro run --env {html.escape(str(environment))}</code>, giving any value that differs as
+<code>--params name=value</code>.</p>
+<details><summary>{len(flat)} parameters</summary><table id="parameters">{rows}</table></details>"""
 
 
 def _figure(name: str, caption: str, png: bytes) -> str:
@@ -100,7 +125,7 @@ def render_html(
         f'<a href="#{anchor}">{label}</a>'
         for anchor, label in [("metrics-section", "Metrics")]
         + [(s.lower(), s) for s, figures in SECTIONS if any(name in pngs for name, _ in figures)]
-        + [("run", "Run")]
+        + [("run", "Run"), ("parameters-section", "Parameters")]
     )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{_STYLE}</style></head>
@@ -117,7 +142,6 @@ encoder of the same architecture. A number without its baselines is not a result
 {definition_list(facts, "provenance")}
 <h2>Package versions</h2>
 {definition_list(versions, "versions")}
-<h2>Parameters</h2>
-<pre id="parameters">{html.escape(json.dumps(parameters, indent=2, default=str))}</pre>
+{parameters_section(parameters, metrics.get("run", {}).get("environment"))}
 </body></html>
 """

@@ -49,10 +49,13 @@ def _git(folder: str | Path, *args: str) -> str:
     ).stdout.strip()
 
 
-def run_facts(training_summary: dict, data_summary: dict, parameters: dict, folder: str | Path = ".") -> dict:
+def run_facts(
+    training_summary: dict, data_summary: dict, parameters: dict, environment: str | None, folder: str | Path = "."
+) -> dict:
     """The provenance table of the report, in reading order."""
     pretraining = parameters.get("pretraining", {})
     return {
+        "environment": environment,
         "method": training_summary.get("method"),
         "backbone": training_summary.get("backbone"),
         "dataset": data_summary.get("dataset"),

@@ -26,12 +26,10 @@ def evaluate(
     random_init_features: pd.DataFrame,
     images: np.ndarray,
     image_index: pd.DataFrame,
-    training_summary: dict,
-    data_summary: dict,
     parameters: dict,
-) -> tuple[dict, dict, pd.DataFrame]:
-    """The metrics (also returned for the versioned ``metrics_history``) and the SSL features'
-    test-split predictions: ``id``, ``label``, ``linear`` (probe; null when unlabelled), ``kmeans_cluster``."""
+) -> tuple[dict, pd.DataFrame]:
+    """The protocol's metrics of each feature set and the SSL features' test-split predictions:
+    ``id``, ``label``, ``linear`` (probe; null when unlabelled), ``kmeans_cluster``."""
     params = validate(EvaluationParams, "evaluation", parameters)
     rows = {
         "ssl": features,
@@ -65,8 +63,7 @@ def evaluate(
             if name == "ssl":
                 ssl_predictions = _prediction_table(table, None, kmeans_labels(test_x, params.n_clusters))
         logger.info("%s: %s", name, {k: round(v, 4) for k, v in metrics[name].items()})
-    metrics["run"] = {**training_summary, **data_summary}
-    return metrics, metrics, ssl_predictions
+    return metrics, ssl_predictions
 
 
 def _prediction_table(table: pd.DataFrame, linear: np.ndarray | None, clusters: np.ndarray) -> pd.DataFrame:
@@ -79,3 +76,14 @@ def _prediction_table(table: pd.DataFrame, linear: np.ndarray | None, clusters: 
             "kmeans_cluster": clusters.astype(np.int64),
         }
     )
+
+
+def record_run(
+    protocol_metrics: dict, training_summary: dict, data_summary: dict, parameters: dict, environment: str
+) -> tuple[dict, dict]:
+    """``metrics.json`` (also returned for the versioned ``metrics_history``): the protocol's rows and
+    the ``run`` section: the training and data summaries, the environment and every parameter as the
+    run resolved it (the environment's files, ``--params`` and ``auto`` values applied)."""
+    run = {**training_summary, **data_summary, "environment": environment, "parameters": parameters}
+    metrics = {**protocol_metrics, "run": run}
+    return metrics, metrics

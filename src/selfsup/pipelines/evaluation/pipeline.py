@@ -1,6 +1,6 @@
 from kedro.pipeline import Node, Pipeline
 
-from selfsup.pipelines.evaluation.nodes import evaluate
+from selfsup.pipelines.evaluation.nodes import evaluate, record_run
 
 
 def create_pipeline(**kwargs) -> Pipeline:
@@ -8,17 +8,15 @@ def create_pipeline(**kwargs) -> Pipeline:
         [
             Node(
                 evaluate,
-                inputs=[
-                    "features",
-                    "random_init_features",
-                    "images",
-                    "image_index",
-                    "training_summary",
-                    "data_summary",
-                    "params:evaluation",
-                ],
-                outputs=["metrics", "metrics_history", "test_predictions"],
+                inputs=["features", "random_init_features", "images", "image_index", "params:evaluation"],
+                outputs=["protocol_metrics", "test_predictions"],
                 name="evaluate",
-            )
+            ),
+            Node(
+                record_run,
+                inputs=["protocol_metrics", "training_summary", "data_summary", "parameters", "environment"],
+                outputs=["metrics", "metrics_history"],
+                name="record_run",
+            ),
         ]
     )
