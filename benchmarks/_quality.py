@@ -19,6 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
+from _environments import outputs
 from _sklearn_protocol import protocol as sklearn_protocol
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,9 +36,9 @@ def recompute(features: pd.DataFrame, keys: tuple[str, ...]) -> dict[str, float]
     return metrics
 
 
-def run_and_check(benchmark: str, kedro_args: list[str], targets: dict[str, float]) -> None:
-    """``kedro run`` with ``kedro_args`` (unless --skip-run), then print one JSON line: every
-    metric of the three feature sets, the targets, the independent recomputation, the wall times."""
+def run_and_check(benchmark: str, environment: str, kedro_args: list[str], targets: dict[str, float]) -> None:
+    """``kedro run --env environment`` with ``kedro_args`` (unless --skip-run), then print one JSON line:
+    every metric of the three feature sets, the targets, the independent recomputation, the wall times."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--skip-run", action="store_true", help="only re-check the last run's outputs")
     args = parser.parse_args()
@@ -45,10 +46,12 @@ def run_and_check(benchmark: str, kedro_args: list[str], targets: dict[str, floa
     run_wall = None
     if not args.skip_run:
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "kedro", "run", *kedro_args], cwd=ROOT, env=env, check=True)
+        command = [sys.executable, "-m", "kedro", "run", "--env", environment, *kedro_args]
+        subprocess.run(command, cwd=ROOT, env=env, check=True)
         run_wall = time.perf_counter() - started
-    metrics = json.loads((ROOT / "data/08_reporting/metrics.json").read_text())
-    features = pd.read_parquet(ROOT / "data/07_model_output/features.parquet")
+    data = outputs(environment)
+    metrics = json.loads((data / "08_reporting/metrics.json").read_text())
+    features = pd.read_parquet(data / "07_model_output/features.parquet")
     independent = recompute(features, tuple(targets))
     disagreement = max(abs(independent[k] - metrics["ssl"][k]) for k in independent)
     result = {

@@ -35,6 +35,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _environments import outputs
+
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "data" / "01_raw" / "adaptive_folders"
 CIFAR = ROOT.parent / "shared" / "datasets" / "cifar10-jpeg.tar.gz"
@@ -107,7 +110,7 @@ def run(name: str, folder: Path) -> dict:
         check=True,
     )
     wall = time.perf_counter() - started
-    metrics = json.loads((ROOT / "data/08_reporting/metrics.json").read_text())
+    metrics = json.loads((outputs("folder") / "08_reporting/metrics.json").read_text())
     parameters = {
         "channels": metrics["run"]["shape"][0],
         "image_size": metrics["run"]["shape"][1:],

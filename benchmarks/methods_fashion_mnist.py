@@ -33,6 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import emit
+from _environments import outputs
 
 ROOT = Path(__file__).resolve().parents[1]
 FASHION = Path("/usr/share/datasets/fashion-mnist")
@@ -195,7 +196,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--budget-s", type=float, default=300.0, help="seconds of pretraining per method")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated method names")
-    parser.add_argument("--cache", type=Path, default=ROOT / "data/05_model_input/methods_benchmark")
+    parser.add_argument("--cache", type=Path, default=outputs("fashion_mnist") / "05_model_input/methods_benchmark")
     parser.add_argument("--row", help=argparse.SUPPRESS)  # internal: one row in this process
     parser.add_argument(
         "--subset", type=int, help="first N images of each split only (a smoke run; implies --no-write)"

@@ -26,6 +26,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).parent))
 from _common import emit
+from _environments import outputs
 from _sklearn_protocol import protocol as sklearn_protocol
 
 from selfsup.evaluate import protocol_predictions, score_predictions
@@ -48,15 +49,16 @@ MAKE_FEATURES = [
 
 
 def feature_sets() -> dict[str, tuple[np.ndarray, ...]]:
-    index = pd.read_parquet(ROOT / "data/02_intermediate/image_index.parquet")
+    data = outputs("fashion_mnist")
+    index = pd.read_parquet(data / "02_intermediate/image_index.parquet")
     if len(index) != 70_000:
-        raise SystemExit(f"data/ holds {len(index)} images, not Fashion-MNIST's 70,000: run with --run first")
-    images = np.load(ROOT / "data/02_intermediate/images.npy", mmap_mode="r")
+        raise SystemExit(f"{data} holds {len(index)} images, not Fashion-MNIST's 70,000: run with --run first")
+    images = np.load(data / "02_intermediate/images.npy", mmap_mode="r")
     pixels = np.asarray(images, dtype=np.float32).reshape(len(images), -1) / 255.0
     tables = {
-        "ssl": pd.read_parquet(ROOT / "data/07_model_output/features.parquet"),
+        "ssl": pd.read_parquet(data / "07_model_output/features.parquet"),
         "raw_pixels": features_frame(index, pixels),
-        "random_init": pd.read_parquet(ROOT / "data/07_model_output/random_init_features.parquet"),
+        "random_init": pd.read_parquet(data / "07_model_output/random_init_features.parquet"),
     }
     return {name: split_arrays(table) for name, table in tables.items()}
 

@@ -23,4 +23,4 @@ ARCHIVE = ROOT.parent / "shared" / "datasets" / "cifar10-jpeg.tar.gz"
 TARGETS = {"knn_k20": 0.640, "linear": 0.700, "linear_1pct": 0.530, "kmeans_nmi": 0.240}
 
 if __name__ == "__main__":
-    run_and_check("quality_cifar10", ["--env", "cifar10", "--params", f"ingestion.path={ARCHIVE}"], TARGETS)
+    run_and_check("quality_cifar10", "cifar10", ["--params", f"ingestion.path={ARCHIVE}"], TARGETS)

@@ -21,4 +21,4 @@ from _quality import run_and_check
 TARGETS = {"linear": 0.925, "knn_k20": 0.900, "linear_1pct": 0.865, "kmeans_nmi": 0.680}
 
 if __name__ == "__main__":
-    run_and_check("quality_fashion_mnist", ["--env", "fashion_mnist"], TARGETS)
+    run_and_check("quality_fashion_mnist", "fashion_mnist", [], TARGETS)
