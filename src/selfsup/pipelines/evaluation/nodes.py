@@ -1,4 +1,4 @@
-"""Evaluation: the protocol (README, "Evaluation protocol") on SSL features and both baselines."""
+"""Evaluation: the protocol (docs/protocol.md, "Evaluation protocol") on SSL features and both baselines."""
 
 from __future__ import annotations
 
