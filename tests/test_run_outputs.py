@@ -117,9 +117,9 @@ def test_mlflow_run_on_sqlite_records_parameters_metrics_and_artifacts(tiny_run)
 
 @pytest.mark.skipif(
     not (_installed("nbclient") and _installed("ipykernel")),
-    reason="needs nbclient and ipykernel (the test extra)",
+    reason="needs nbclient and ipykernel (the test or the notebook extra)",
 )
-def test_notebook_runs_top_to_bottom_on_the_run_outputs(tiny_run):
+def test_notebook_runs_top_to_bottom_on_the_run_outputs_through_the_catalog(tiny_run):
     import nbformat
     from nbclient import NotebookClient
 
@@ -131,6 +131,7 @@ def test_notebook_runs_top_to_bottom_on_the_run_outputs(tiny_run):
     assert not [output for output in outputs if output.output_type == "error"]
     assert sum("image/png" in output.get("data", {}) for output in outputs) == 2
     assert any("neighbours sharing the query's label" in output.get("text", "") for output in outputs)
+    assert any("the base environment's run: 1797 images" in output.get("text", "") for output in outputs)
 
 
 def _png_folder(root, images: np.ndarray, ids: list[str]):
@@ -188,6 +189,7 @@ def test_compare_puts_saved_runs_side_by_side(tiny_run):
     run_kedro(tiny_run, "run", "--pipelines", "compare")
     table = pd.read_csv(reporting / "runs_comparison.csv")
     assert list(table["run"]) == [saved.name, later_version.name]
+    assert list(table["environment"]) == ["base", "base"]
     assert list(table["ssl.knn_k5"]) == pytest.approx([metrics["ssl"]["knn_k5"], 0.5])
     assert list(table["raw_pixels.linear"]) == pytest.approx([metrics["raw_pixels"]["linear"]] * 2)
     assert list(table["method"]) == ["simclr", "simclr"]
