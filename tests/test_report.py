@@ -14,7 +14,7 @@ from selfsup.hooks import tracked_metrics
 from selfsup.pipelines.compare.nodes import saved_run
 from selfsup.report import comparison_html, comparison_table, git_commit
 from selfsup.report.figures import class_names, cluster_montage, collapse_monitor, confusion_matrix
-from selfsup.report.html import png_bytes, render_html
+from selfsup.report.html import flat_parameters, png_bytes, render_html
 
 METRICS = {
     "ssl": {"knn_k20": 0.9, "linear": 0.95},
@@ -108,3 +108,17 @@ def test_class_names_label_the_confusion_matrix_and_the_cluster_montage():
     assert row_labels == ["0 (1)\ncat 100%", "1 (2)\ndog 100%"]
     unnamed = confusion_matrix(predictions)
     assert [tick.get_text() for tick in unnamed.axes[0].get_yticklabels()] == ["0", "1"]
+
+
+def test_the_report_lists_every_resolved_parameter_as_params_takes_it():
+    parameters = {"augmentation": {"output_size": [24, 24], "mode": "cache"}, "embed": {"path": None, "device": "auto"}}
+    assert flat_parameters(parameters) == {
+        "augmentation.output_size": "[24, 24]",
+        "augmentation.mode": "cache",
+        "embed.path": "null",
+        "embed.device": "auto",
+    }
+    page = render_html(
+        "t", {**METRICS, "run": {**METRICS["run"], "environment": "cifar10"}}, {}, parameters, {}, {}, False
+    )
+    assert "<th>augmentation.output_size</th><td>[24, 24]</td>" in page and "kedro run --env cifar10" in page
