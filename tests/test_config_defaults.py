@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-import yaml
 from pydantic import BaseModel
 
 from selfsup.config import SCHEMAS
+from tests.conftest import base_parameters as conf_base  # as Kedro reads it: ${globals:data} resolved
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 # Folders of the project's data/ layout: conf/base names one, the library's default writes no files.
 PROJECT_FOLDERS = ("ingestion.scratch_dir", "pretraining.checkpoint.directory")
-
-
-def conf_base() -> dict:
-    sections = {}
-    for path in sorted((PROJECT_ROOT / "conf" / "base").glob("parameters_*.yml")):
-        sections.update(yaml.safe_load(path.read_text(encoding="utf-8")))
-    return sections
 
 
 def _nested(model: type[BaseModel], name: str) -> type[BaseModel] | None:
