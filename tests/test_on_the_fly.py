@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from selfsup.config import AugmentationParams, PretrainingParams, validate
+from selfsup.data.cache_key import cache_key
 from selfsup.data.on_the_fly import OnTheFlyPlan, OnTheFlyViews, batch_seed
 from selfsup.data.view_cache import META_FILE, VIEWS_FILE, ViewCache, ViewCacheRequest
 from selfsup.datasets import ViewCacheDataset
@@ -145,8 +146,6 @@ def test_mode_is_validated_with_the_allowed_values():
 
 
 def test_the_mode_does_not_change_the_cache_key(tmp_path):
-    from selfsup.data.view_cache import cache_key
-
     images, positions = store(), np.arange(96)
     assert cache_key(images, positions, AugmentationParams()) == cache_key(
         images, positions, AugmentationParams(mode="on_the_fly")

@@ -28,6 +28,7 @@ import torch
 from selfsup.atomic import atomic_path, atomic_write_text
 from selfsup.augment import augment_batch, to_uint8
 from selfsup.config import AugmentationParams
+from selfsup.data.cache_key import cache_key
 
 PLAN_FILE = "on_the_fly.json"
 POSITIONS_FILE = "on_the_fly_positions.npy"
@@ -65,8 +66,6 @@ class OnTheFlyViews:
     def data_key(self) -> str:
         if self.key is not None:
             return self.key
-        from selfsup.data.view_cache import cache_key  # the same content + parameters hash
-
         return cache_key(self.images, self.positions, self.params) + "-on-the-fly"
 
     def gather(self, rows: np.ndarray) -> torch.Tensor:
