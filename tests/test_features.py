@@ -36,7 +36,7 @@ def test_embed_images_resizes_to_the_size_the_pipeline_embedded_at(tmp_path):
 
     from selfsup import embed_images
     from selfsup.data.readers import decode_image
-    from selfsup.train import CHECKPOINT_FORMAT
+    from selfsup.encoder_checkpoint import CHECKPOINT_FORMAT
 
     encoder = small_encoder()  # trained on 8×8 views
     checkpoint = {

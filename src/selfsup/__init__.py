@@ -16,9 +16,9 @@ from pathlib import Path
 import torch
 
 from selfsup.embedding import embed_images, load_checkpoint
+from selfsup.encoder_checkpoint import encoder_from_checkpoint
 from selfsup.features import embed
 from selfsup.methods import METHODS
-from selfsup.train import encoder_from_checkpoint
 
 __version__ = "0.1.0"
 

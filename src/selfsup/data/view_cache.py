@@ -19,6 +19,7 @@ from selfsup.atomic import atomic_path, atomic_write_text
 from selfsup.augment import iter_view_chunks
 from selfsup.config import AugmentationParams
 from selfsup.data.cache_key import cache_key
+from selfsup.data.cached_views import CachedViews
 from selfsup.data.on_the_fly import OnTheFlyPlan, OnTheFlyViews, open_plan, remove_plan, save_plan
 from selfsup.resources import check_free_space
 
@@ -36,6 +37,10 @@ class ViewCache:
     @property
     def views_per_image(self) -> int:
         return self.views.shape[1]
+
+    def bind(self, images: np.ndarray) -> CachedViews:
+        """The views to train on, as ``OnTheFlyPlan.bind`` gives them; cached views need no ``images``."""
+        return CachedViews(self.views, self.key)
 
 
 def open_cache(directory: str | Path) -> ViewCache | None:
