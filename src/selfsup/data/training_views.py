@@ -13,7 +13,7 @@ from __future__ import annotations
 import mmap
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Protocol, TypeVar
+from typing import ClassVar, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -25,7 +25,7 @@ Loaded = TypeVar("Loaded")
 class TrainingViews(Protocol):
     """A source of float (B, V, C, H, W) training batches, reproducible from a batch-order generator."""
 
-    kind: str  # the training summary's ``views``: "cache" or "on_the_fly"
+    kind: ClassVar[str]  # the training summary's ``views``: "cache" or "on_the_fly"
 
     def __len__(self) -> int:
         """The number of training images."""
