@@ -10,11 +10,11 @@ with the project's own parts:
   lightly's here: SimCLR's projector 512→512→128 and NT-Xent at temperature
   0.5; BYOL's projector 512→1024→256 and predictor 256→1024→256. BYOL's target
   momentum starts at 0.99 and rises to 1 on a cosine (lightly keeps 0.99).
-- optimizer: ``selfsup.train``'s SGD, momentum 0.9 (Nesterov), weight decay
+- optimizer: ``selfsup.optimizer``'s SGD, momentum 0.9 (Nesterov), weight decay
   5e-4 (not on biases and norm layers, unlike lightly), learning rate
   0.06 × batch / 128 = 0.24 at batch 512, lightly's linear scaling; cosine
   decay to 0 over every step, no warmup (lightly: cosine per epoch).
-- precision: bf16 autocast on CUDA, channels-last (``selfsup.train`` helpers).
+- precision: bf16 autocast on CUDA (``selfsup.devices``), channels-last; each step is ``selfsup.train.train_step``.
 - views: generated on the GPU for every batch (``selfsup.data.on_the_fly`` and
   ``selfsup.augment``): random resized crop to 32 at scale 0.08–1, horizontal
   flip 0.5, colour jitter brightness/contrast/saturation 0.4 with p 0.8,
@@ -67,19 +67,15 @@ from _common import emit, synchronise
 from selfsup.config import AugmentationParams, IngestionParams, PretrainingParams
 from selfsup.data import ImageSet, load_image_set
 from selfsup.data.on_the_fly import OnTheFlyViews
+from selfsup.devices import uses_bf16
+from selfsup.encoder_checkpoint import encoder_config
 from selfsup.evaluate import knn_accuracy
 from selfsup.features import embed
 from selfsup.methods import build_method
 from selfsup.models import build_encoder
-from selfsup.train import (
-    _make_optimizer,
-    _optimise,
-    _uses_bf16,
-    encoder_config,
-    on_the_fly_batches,
-    seed_everything,
-    warmup_cosine,
-)
+from selfsup.optimizer import make_optimizer
+from selfsup.schedule import warmup_cosine
+from selfsup.train import seed_everything, train_step
 
 # ../shared/datasets from the repository root
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cifar10-jpeg.tar.gz"
@@ -215,22 +211,20 @@ def pretrain_and_track(params: PretrainingParams, splits: dict[str, LabelledImag
     seed_everything(params.seed)
     method = build_method(build_encoder(encoder_config(views, params)), params)
     method = method.to(device, memory_format=torch.channels_last)
-    optimizer = _make_optimizer(method, params)
+    optimizer = make_optimizer(method, params)
     steps_per_epoch = len(views) // params.batch_size
     total_steps = steps_per_epoch * params.epochs
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup_cosine(step, 0, total_steps))
-    use_bf16 = _uses_bf16(device, params)
+    use_bf16 = uses_bf16(device, params)
     order = torch.Generator().manual_seed(params.seed)
     evaluation = KNNEvaluation(splits, device)
     history, training_s, step, started = [], 0.0, 0, time.perf_counter()
     for epoch in range(params.epochs):
         epoch_started = time.perf_counter()
         method.train()
-        batches = on_the_fly_batches(
-            views, method.n_views, params.batch_size, order, device, torch.channels_last, epoch
-        )
+        batches = views.epoch_batches(method.n_views, params.batch_size, order, device, torch.channels_last, epoch)
         for batch in batches:
-            loss, _ = _optimise(method, optimizer, batch, use_bf16, params, step, epoch, None)
+            loss, _ = train_step(method, optimizer, batch, use_bf16, params, step, epoch, None)
             schedule.step()
             method.on_step_end(step, total_steps)
             step += 1

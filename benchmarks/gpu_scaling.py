@@ -27,9 +27,12 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import emit, synchronise
 
 from selfsup.config import PretrainingParams
+from selfsup.data.cached_views import CachedViews
+from selfsup.encoder_checkpoint import encoder_config
 from selfsup.methods import build_method
 from selfsup.models import build_encoder
-from selfsup.train import _make_optimizer, encoder_config, pretrain
+from selfsup.optimizer import make_optimizer
+from selfsup.train import pretrain
 
 CASES = [("resnet18", 32, 512, True), ("resnet50", 224, 256, False)]  # backbone, size, batch, small-image stem
 SMOKE_CASES = [("resnet18", 16, 8, True)]
@@ -60,10 +63,10 @@ def reset_peak(device: torch.device) -> None:
 
 def model_only(views: np.ndarray, params: PretrainingParams, device: torch.device, steps: int, warmup: int) -> float:
     torch.manual_seed(params.seed)
-    method = build_method(build_encoder(encoder_config(views[:64], params)), params)
+    method = build_method(build_encoder(encoder_config(CachedViews(views[:64]), params)), params)
     method = method.to(device, memory_format=torch.channels_last)
     model = torch.compile(method) if params.compile else method
-    optimizer = _make_optimizer(method, params)
+    optimizer = make_optimizer(method, params)
     batch = torch.from_numpy(np.array(views[: params.batch_size])).to(device).float().div_(255.0)
     use_bf16 = device.type == "cuda" and params.mixed_precision
     for step in range(steps):
@@ -100,7 +103,7 @@ def main() -> None:
                 **{backbone: {"small_image_stem": small_stem}},
             )
             reset_peak(device)
-            history = pretrain(views, params).history.iloc[warmup:]
+            history = pretrain(CachedViews(views), params).history.iloc[warmup:]
             end_to_end = batch * len(history) / (batch / history["images_per_s"]).sum()
             end_to_end_peak = peak_memory_gib(device)
             reset_peak(device)

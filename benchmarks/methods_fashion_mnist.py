@@ -79,15 +79,11 @@ def run_row(row: str, budget_s: float, cache_root: Path, subset: int | None) -> 
     """One row of the table, in this process; ``subset`` keeps the first images of each split (a smoke run)."""
     from selfsup.data.idx import read_idx_pair
     from selfsup.data.view_cache import ensure_cache
+    from selfsup.encoder_checkpoint import encoder_config, encoder_from_checkpoint, random_encoder
     from selfsup.evaluate import protocol_predictions, score_predictions
     from selfsup.features import embed
-    from selfsup.train import (
-        encoder_config,
-        encoder_from_checkpoint,
-        pretrain,
-        random_encoder,
-        tokenizer_codebook,
-    )
+    from selfsup.tokenizer import tokenizer_codebook
+    from selfsup.train import pretrain
 
     train_images, train_y = read_idx_pair(
         FASHION / "train-images-idx3-ubyte.gz", FASHION / "train-labels-idx1-ubyte.gz"
@@ -114,12 +110,12 @@ def run_row(row: str, budget_s: float, cache_root: Path, subset: int | None) -> 
             augmentation,
         )
         if row.startswith("random_init_"):
-            encoder = random_encoder(encoder_config(cache.views, params), params.seed)
+            encoder = random_encoder(encoder_config(cache.bind(train_images), params), params.seed)
         else:
             started = time.perf_counter()
-            codebook = tokenizer_codebook(cache.views, params)
+            codebook = tokenizer_codebook(cache.bind(train_images), params)
             result["tokenizer_s"] = time.perf_counter() - started
-            trained = pretrain(cache.views, params, codebook=codebook, data_key=cache.key)
+            trained = pretrain(cache.bind(train_images), params, codebook=codebook)
             result["peak_rss_gb"] = peak_rss_gb()
             summary = trained.summary
             result.update(

@@ -25,9 +25,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import emit
 
 from selfsup.config import PretrainingParams
+from selfsup.data.cached_views import CachedViews
+from selfsup.encoder_checkpoint import encoder_config
 from selfsup.methods import build_method
 from selfsup.models import build_encoder
-from selfsup.train import encoder_config, pretrain
+from selfsup.train import pretrain
 
 BATCH, STEPS, WARMUP, SIZE, VIEWS, REPEATS = 256, 30, 5, 28, 4, 3
 
@@ -44,7 +46,7 @@ def cached_views(n: int) -> np.ndarray:
 
 def model_only_images_per_s(views: np.ndarray, params: PretrainingParams) -> float:
     torch.manual_seed(params.seed)
-    method = build_method(build_encoder(encoder_config(views, params)), params)
+    method = build_method(build_encoder(encoder_config(CachedViews(views), params)), params)
     method = method.to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW(
         [p for p in method.parameters() if p.requires_grad], lr=params.learning_rate, fused=True
@@ -64,7 +66,7 @@ def model_only_images_per_s(views: np.ndarray, params: PretrainingParams) -> flo
 
 
 def end_to_end_images_per_s(views: np.ndarray, params: PretrainingParams) -> float:
-    steady = pretrain(views, params).history.iloc[WARMUP:]
+    steady = pretrain(CachedViews(views), params).history.iloc[WARMUP:]
     return BATCH * len(steady) / (BATCH / steady["images_per_s"]).sum()
 
 

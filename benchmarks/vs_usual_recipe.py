@@ -40,9 +40,11 @@ from selfsup.config import AugmentationParams, PretrainingParams
 from selfsup.data.idx import read_idx_pair
 from selfsup.data.on_the_fly import OnTheFlyViews
 from selfsup.data.view_cache import ensure_cache
+from selfsup.devices import cpu_has_bf16_units
+from selfsup.encoder_checkpoint import encoder_config
 from selfsup.methods import build_method
 from selfsup.models import build_encoder
-from selfsup.train import cpu_has_bf16_units, encoder_config, pretrain
+from selfsup.train import pretrain
 
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 BATCH, STEPS, WARMUP = 256, 40, 5
@@ -104,11 +106,12 @@ def main() -> None:
     params = PretrainingParams(epochs=1, batch_size=BATCH, warmup_epochs=0)
     options = {"mixed_precision_cpu": cpu_has_bf16_units()}
     recommended = params.model_copy(update=options)
-    default_rate = selfsup_images_per_s(cache.views, params)
-    selfsup_rate = selfsup_images_per_s(cache.views, recommended)
+    cached = cache.bind(images)
+    default_rate = selfsup_images_per_s(cached, params)
+    selfsup_rate = selfsup_images_per_s(cached, recommended)
     on_the_fly = OnTheFlyViews(images, np.arange(len(images)), AUGMENT.model_copy(update={"mode": "on_the_fly"}))
     on_the_fly_rate = selfsup_images_per_s(on_the_fly, recommended)
-    usual_rate = usual_recipe_images_per_s(images, params, encoder_config(cache.views, params))
+    usual_rate = usual_recipe_images_per_s(images, params, encoder_config(cached, params))
     emit(
         {
             "benchmark": "vs_usual_recipe",

@@ -8,9 +8,10 @@ import pytest
 from selfsup.config import AugmentationParams, IngestionParams, PretrainingParams
 from selfsup.data import load_image_set
 from selfsup.data.view_cache import ensure_cache
+from selfsup.encoder_checkpoint import encoder_from_checkpoint, random_encoder
 from selfsup.evaluate import knn_accuracy
 from selfsup.features import embed
-from selfsup.train import encoder_from_checkpoint, pretrain, random_encoder
+from selfsup.train import pretrain
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +26,7 @@ def digits(tmp_path_factory):
         train_positions,
         AugmentationParams(views_per_image=4, crop_scale=(0.5, 1.0)),
     )
-    return image_set.images, labels, split == "train", cache.views
+    return image_set.images, labels, split == "train", cache.bind(image_set.images)
 
 
 def knn20(encoder, images, labels, is_train) -> float:

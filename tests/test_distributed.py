@@ -15,9 +15,11 @@ import torch.distributed as dist
 
 from selfsup import distributed
 from selfsup.config import PretrainingParams
+from selfsup.data.cached_views import CachedViews
+from selfsup.encoder_checkpoint import encoder_config
 from selfsup.methods import METHODS, build_method
 from selfsup.models import build_encoder
-from selfsup.train import _parallel, encoder_config, tokenizer_codebook
+from selfsup.tokenizer import tokenizer_codebook
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 GLOBAL_BATCH_METHODS = ("simclr", "barlow_twins", "vicreg")
@@ -66,7 +68,7 @@ def _one_step_on_each_rank(names: tuple[str, ...]) -> dict:
     share = _batch().chunk(distributed.world_size())[distributed.rank()]
     for name in names:
         method = distributed.synchronise_batch_norm(_method(name), torch.device("cpu"))
-        results[name] = _loss_and_gradients(method, _parallel(method, torch.device("cpu"), _params(name)), share)
+        results[name] = _loss_and_gradients(method, distributed.data_parallel(method, torch.device("cpu")), share)
     return results
 
 
@@ -157,7 +159,8 @@ def test_every_trainable_parameter_gets_a_gradient(name):
         jigsaw={"grid": 2, "num_permutations": 4},
     )
     torch.manual_seed(0)
-    method = build_method(build_encoder(encoder_config(views, params)), params, tokenizer_codebook(views, params))
+    cached = CachedViews(views)
+    method = build_method(build_encoder(encoder_config(cached, params)), params, tokenizer_codebook(cached, params))
     loss, _ = method(torch.from_numpy(views[:8]).float() / 255)
     loss.backward()
     assert [n for n, p in method.named_parameters() if p.requires_grad and p.grad is None] == []

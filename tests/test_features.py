@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import numpy as np
 import torch
 
@@ -36,7 +39,7 @@ def test_embed_images_resizes_to_the_size_the_pipeline_embedded_at(tmp_path):
 
     from selfsup import embed_images
     from selfsup.data.images import decode_image
-    from selfsup.train import CHECKPOINT_FORMAT
+    from selfsup.encoder_checkpoint import CHECKPOINT_FORMAT
 
     encoder = small_encoder()  # trained on 8×8 views
     checkpoint = {
@@ -51,3 +54,11 @@ def test_embed_images_resizes_to_the_size_the_pipeline_embedded_at(tmp_path):
     table = embed_images(tmp_path, checkpoint)
     at_12 = np.stack([decode_image(tmp_path / f"{name}.png", 1, (12, 12)) for name in ("a", "b")])
     np.testing.assert_allclose(table[["f000", "f001"]].to_numpy(), embed(encoder, at_12)[:, :2], rtol=1e-5)
+
+
+def test_inference_does_not_import_the_trainer():
+    """Embedding with a trained encoder needs its checkpoint format, not the pretraining loop."""
+    modules = ("selfsup.features", "selfsup.embedding", "selfsup.pipelines.feature_extraction.nodes")
+    script = f"import sys\nfor name in {modules!r}: __import__(name)\nprint('selfsup.train' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

@@ -7,11 +7,12 @@ import pytest
 import torch
 
 from selfsup.config import PretrainingParams
+from selfsup.data.cached_views import CachedViews
 from selfsup.train import pretrain
 
 
-def tiny_views(n=96, k=3, seed=0):
-    return np.random.default_rng(seed).integers(0, 256, (n, k, 1, 8, 8), dtype=np.uint8)
+def tiny_views(n=96, k=3, seed=0) -> CachedViews:
+    return CachedViews(np.random.default_rng(seed).integers(0, 256, (n, k, 1, 8, 8), dtype=np.uint8))
 
 
 def tiny_params(**overrides) -> PretrainingParams:
@@ -38,7 +39,6 @@ def test_cuda_bf16_training_tracks_float32_training():
 def test_on_the_fly_views_are_made_on_the_gpu_reproducibly_and_train():
     from selfsup.config import AugmentationParams
     from selfsup.data.on_the_fly import OnTheFlyViews
-    from selfsup.train import on_the_fly_batches
 
     images = np.random.default_rng(0).integers(0, 256, (96, 1, 8, 8), dtype=np.uint8)
     views = OnTheFlyViews(images, np.arange(96), AugmentationParams(mode="on_the_fly"))
@@ -46,7 +46,7 @@ def test_on_the_fly_views_are_made_on_the_gpu_reproducibly_and_train():
 
     def epoch():
         generator = torch.Generator().manual_seed(0)
-        return [b.clone() for b in on_the_fly_batches(views, 2, 32, generator, cuda, torch.channels_last, 0)]
+        return [b.clone() for b in views.epoch_batches(2, 32, generator, cuda, torch.channels_last, 0)]
 
     first, again = epoch(), epoch()
     assert first[0].device.type == "cuda" and first[0].shape == (32, 2, 1, 8, 8)

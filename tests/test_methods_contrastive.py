@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from selfsup.config import ParameterError, PretrainingParams, validate
+from selfsup.data.cached_views import CachedViews
 from selfsup.losses import sinkhorn
 from selfsup.methods import METHODS, build_method
 from selfsup.methods.dino import UnitRowLinear, warmup_temperature
@@ -242,7 +243,7 @@ def test_each_method_trains_through_the_trainer_and_keeps_only_the_encoder(name)
         small_cnn={"widths": [4, 8]},
         **{name: SMALL_HEADS.get(name, {})},
     )
-    result = pretrain(views, params)
+    result = pretrain(CachedViews(views), params)
     assert name in METHODS and result.summary["steps"] == 4
     assert np.isfinite(result.history["loss"]).all()
     assert all(key.startswith("backbone.") or key in ("mean", "std") for key in result.checkpoint["state_dict"])

@@ -16,9 +16,10 @@ from selfsup.config import (
     RotNetParams,
     validate,
 )
+from selfsup.data.cached_views import CachedViews
 from selfsup.losses import masked_mse, masked_token_cross_entropy
 from selfsup.methods import METHODS, build_method
-from selfsup.methods.beit import BEiT
+from selfsup.methods.beit import BEiT, tokenize
 from selfsup.methods.denoising_ae import DenoisingAE
 from selfsup.methods.jigsaw import Jigsaw, cut_tiles, permutation_set
 from selfsup.methods.mae import MAE, standardise_patches
@@ -26,8 +27,7 @@ from selfsup.methods.masked_image import block_mask, masked_count, random_mask
 from selfsup.methods.rotnet import RotNet, rotations
 from selfsup.models import build_encoder
 from selfsup.models.vit import patchify
-from selfsup.tokenizer import fit_codebook, sample_patches, tokenize
-from selfsup.train import tokenizer_codebook
+from selfsup.tokenizer import fit_codebook, sample_patches, tokenizer_codebook
 
 
 def encoder(backbone: str = "vit_tiny", channels: int = 1, size=(8, 8)):
@@ -187,7 +187,7 @@ def test_mae_and_beit_need_a_vit():
     with pytest.raises(ValueError, match="needs a ViT backbone.*'small_cnn'"):
         MAE(encoder("small_cnn"), MAEParams())
     with pytest.raises(ValueError, match="needs a ViT backbone"):
-        tokenizer_codebook(np.zeros((4, 2, 1, 8, 8), np.uint8), PretrainingParams(method="beit"))
+        tokenizer_codebook(CachedViews(np.zeros((4, 2, 1, 8, 8), np.uint8)), PretrainingParams(method="beit"))
 
 
 # --- BEiT's tokenizer ---------------------------------------------------------------------
@@ -230,7 +230,7 @@ def test_codebook_finds_the_clusters_and_is_deterministic_by_seed():
 
 
 def test_tokenizer_is_empty_unless_the_method_uses_one():
-    views = np.random.default_rng(0).integers(0, 256, (40, 2, 1, 8, 8), dtype=np.uint8)
+    views = CachedViews(np.random.default_rng(0).integers(0, 256, (40, 2, 1, 8, 8), dtype=np.uint8))
     assert tokenizer_codebook(views, PretrainingParams(method="mae", backbone="vit_tiny")).shape[0] == 0
     params = PretrainingParams(
         method="beit", backbone="vit_tiny", vit_tiny={"patch_size": 2}, beit={"codebook_size": 8}

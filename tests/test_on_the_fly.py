@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import logging
+import pickle
 
 import numpy as np
 import pytest
 import torch
 
 from selfsup.config import AugmentationParams, PretrainingParams, validate
+from selfsup.data.cache_key import cache_key
 from selfsup.data.on_the_fly import OnTheFlyPlan, OnTheFlyViews, batch_seed
 from selfsup.data.view_cache import META_FILE, VIEWS_FILE, ViewCache, ViewCacheRequest
 from selfsup.datasets import ViewCacheDataset
 from selfsup.errors import ParameterError
 from selfsup.methods.simclr import SimCLR
 from selfsup.preflight import validate_run
-from selfsup.train import on_the_fly_batches, pretrain
+from selfsup.train import pretrain
 
 CPU = torch.device("cpu")
 
@@ -32,9 +34,7 @@ def source(n_train=96, **augmentation) -> OnTheFlyViews:
 def epoch(views, seed=0, epoch_index=0, batch_size=32, skip=0, n_views=2):
     generator = torch.Generator().manual_seed(seed)
     order = torch.randperm(len(views), generator=torch.Generator().manual_seed(seed))
-    batches = list(
-        on_the_fly_batches(views, n_views, batch_size, generator, CPU, torch.channels_last, epoch_index, skip)
-    )
+    batches = list(views.epoch_batches(n_views, batch_size, generator, CPU, torch.channels_last, epoch_index, skip))
     return batches, order
 
 
@@ -53,7 +53,7 @@ def test_batches_have_the_method_shape_dtype_and_range():
 
 def test_views_are_channels_last_for_rgb():
     views = OnTheFlyViews(np.zeros((40, 3, 8, 8), np.uint8) + 128, np.arange(40), AugmentationParams())
-    batch = next(iter(on_the_fly_batches(views, 2, 8, torch.Generator(), CPU, torch.channels_last, 0)))
+    batch = next(iter(views.epoch_batches(2, 8, torch.Generator(), CPU, torch.channels_last, 0)))
     assert batch.flatten(0, 1).is_contiguous(memory_format=torch.channels_last)
 
 
@@ -127,7 +127,7 @@ def test_on_the_fly_run_resumes_to_the_same_encoder(tmp_path, monkeypatch, caplo
         patch.setattr(SimCLR, "loss", interrupted)
         with pytest.raises(KeyboardInterrupt):
             pretrain(source(), params(tmp_path / "run"))
-    with caplog.at_level(logging.INFO, logger="selfsup.train"):
+    with caplog.at_level(logging.INFO, logger="selfsup.checkpoint"):
         resumed = pretrain(source(), params(tmp_path / "run"))
     assert "Resuming from step 4" in caplog.text
     for name, tensor in reference.checkpoint["state_dict"].items():
@@ -145,8 +145,6 @@ def test_mode_is_validated_with_the_allowed_values():
 
 
 def test_the_mode_does_not_change_the_cache_key(tmp_path):
-    from selfsup.data.view_cache import cache_key
-
     images, positions = store(), np.arange(96)
     assert cache_key(images, positions, AugmentationParams()) == cache_key(
         images, positions, AugmentationParams(mode="on_the_fly")
@@ -176,13 +174,12 @@ def test_dataset_holds_a_plan_in_on_the_fly_mode_and_keeps_the_cache(tmp_path):
 
 
 def test_worker_processes_reopen_the_memory_mapped_store(tmp_path):
-    from selfsup.train import _open_views, _shareable
-
     np.save(tmp_path / "images.npy", store())
     images = np.load(tmp_path / "images.npy", mmap_mode="r")
     views = OnTheFlyViews(images, np.arange(10, 106), AugmentationParams(seed=7))
-    shared = _shareable(views)
-    assert shared[0] == "on_the_fly" and shared[1][0] == "memmap"  # the file's name, not its bytes
-    reopened = _open_views(shared)
-    assert isinstance(reopened, OnTheFlyViews) and reopened.data_key == views.data_key
+    shared = pickle.dumps(views)
+    assert len(shared) < images.nbytes  # the file's name, not its bytes
+    reopened = pickle.loads(shared)
+    assert isinstance(reopened, OnTheFlyViews) and isinstance(reopened.images, np.memmap)
+    assert reopened.images.filename == images.filename and reopened.data_key == views.data_key
     np.testing.assert_array_equal(reopened.gather(np.arange(5)).numpy(), images[10:15])

@@ -20,10 +20,11 @@ from sklearn.preprocessing import StandardScaler
 from selfsup.config import AugmentationParams, PretrainingParams
 from selfsup.data.idx import read_idx_pair
 from selfsup.data.view_cache import ensure_cache
+from selfsup.encoder_checkpoint import encoder_from_checkpoint
 from selfsup.evaluate import linear_probe
 from selfsup.features import embed
 from selfsup.probe import fit_linear_probe
-from selfsup.train import encoder_from_checkpoint, pretrain
+from selfsup.train import pretrain
 
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 TRAIN_ROWS, TEST_ROWS = 3000, 2000
@@ -45,7 +46,7 @@ def feature_sets(fashion, tmp_path_factory):
     augmentation = AugmentationParams(views_per_image=2, output_size=(20, 20), hflip_p=0.5, crop_scale=(0.3, 1.0))
     cache = ensure_cache(tmp_path_factory.mktemp("views"), train_images, np.arange(TRAIN_ROWS), augmentation)
     params = PretrainingParams(epochs=1, batch_size=128, warmup_epochs=0, small_cnn={"widths": [16, 32, 64]})
-    encoder = encoder_from_checkpoint(pretrain(cache.views, params).checkpoint)
+    encoder = encoder_from_checkpoint(pretrain(cache.bind(train_images), params).checkpoint)
     pixels = lambda images: images.reshape(len(images), -1).astype(np.float32) / 255
     return {
         "raw_pixels": (pixels(train_images), train_y, pixels(test_images), test_y),

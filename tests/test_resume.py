@@ -15,6 +15,7 @@ import torch
 
 from selfsup.checkpoint import CheckpointFolder
 from selfsup.config import PretrainingParams
+from selfsup.data.cached_views import CachedViews
 from selfsup.methods.simclr import SimCLR
 from selfsup.train import pretrain
 
@@ -22,10 +23,11 @@ TRAIN_SCRIPT = """
 import logging, sys
 import numpy as np, torch
 from selfsup.config import PretrainingParams
+from selfsup.data.cached_views import CachedViews
 from selfsup.train import pretrain
 
 logging.basicConfig(level=logging.INFO)
-views = np.random.default_rng(0).integers(0, 256, (96, 3, 1, 8, 8), dtype=np.uint8)
+views = CachedViews(np.random.default_rng(0).integers(0, 256, (96, 3, 1, 8, 8), dtype=np.uint8))
 params = PretrainingParams(
     epochs=40, batch_size=32, warmup_epochs=1, small_cnn={"widths": [8, 16]}, device="cpu",
     checkpoint={"directory": sys.argv[1], "every_steps": 2},
@@ -34,8 +36,8 @@ torch.save(pretrain(views, params).checkpoint["state_dict"], sys.argv[2])
 """
 
 
-def tiny_views(n=96, k=3, seed=0):
-    return np.random.default_rng(seed).integers(0, 256, (n, k, 1, 8, 8), dtype=np.uint8)
+def tiny_views(n=96, k=3, seed=0) -> CachedViews:
+    return CachedViews(np.random.default_rng(seed).integers(0, 256, (n, k, 1, 8, 8), dtype=np.uint8))
 
 
 def tiny_params(checkpoints, **overrides) -> PretrainingParams:
@@ -117,7 +119,7 @@ def test_interrupted_mid_epoch_resumes_to_the_same_encoder_and_history(tmp_path,
         with pytest.raises(KeyboardInterrupt):
             pretrain(tiny_views(), tiny_params(tmp_path))
     assert checkpoint_files(tmp_path)[-1].name == "step-000000004.pt"
-    with caplog.at_level(logging.INFO, logger="selfsup.train"):
+    with caplog.at_level(logging.INFO, logger="selfsup.checkpoint"):
         resumed = pretrain(tiny_views(), tiny_params(tmp_path))
     assert "Resuming from step 4" in caplog.text
     assert resumed.summary["resumed_from_step"] == 4
@@ -133,7 +135,7 @@ def test_changed_parameters_never_resume_a_stale_checkpoint(tmp_path, monkeypatc
         loss_that(patch, at_call=2, effect=interrupt)
         with pytest.raises(KeyboardInterrupt):
             pretrain(tiny_views(), tiny_params(tmp_path))
-    with caplog.at_level(logging.INFO, logger="selfsup.train"):
+    with caplog.at_level(logging.INFO, logger="selfsup.checkpoint"):
         result = pretrain(tiny_views(), tiny_params(tmp_path, learning_rate=5e-4))
     assert "Resuming" not in caplog.text and result.summary["resumed_from_step"] is None
     assert len(checkpoint_files(tmp_path)) == 2  # the other run's, untouched; this run removed its own

@@ -2,13 +2,17 @@ import numpy as np
 import pytest
 import torch
 
+from selfsup import devices
 from selfsup.config import PretrainingParams
+from selfsup.data.cached_views import CachedViews
+from selfsup.encoder_checkpoint import encoder_from_checkpoint
 from selfsup.methods import METHODS
-from selfsup.train import StepPlan, encoder_from_checkpoint, pretrain, warmup_cosine
+from selfsup.schedule import StepPlan, warmup_cosine
+from selfsup.train import pretrain
 
 
-def tiny_views(n=96, k=3, seed=0):
-    return np.random.default_rng(seed).integers(0, 256, (n, k, 1, 8, 8), dtype=np.uint8)
+def tiny_views(n=96, k=3, seed=0) -> CachedViews:
+    return CachedViews(np.random.default_rng(seed).integers(0, 256, (n, k, 1, 8, 8), dtype=np.uint8))
 
 
 def tiny_params(**overrides) -> PretrainingParams:
@@ -94,15 +98,13 @@ def test_collapse_monitor_reads_the_encoder_at_the_last_step():
 
 
 def test_bf16_on_cpu_is_opt_in_and_needs_bf16_units(monkeypatch, caplog):
-    from selfsup import train
-
     float32 = pretrain(tiny_views(), tiny_params(epochs=1, device="cpu"))
-    monkeypatch.setattr(train, "cpu_has_bf16_units", lambda: False)
-    with caplog.at_level("WARNING", logger="selfsup.train"):
+    monkeypatch.setattr(devices, "cpu_has_bf16_units", lambda: False)
+    with caplog.at_level("WARNING", logger="selfsup.devices"):
         fallback = pretrain(tiny_views(), tiny_params(epochs=1, device="cpu", mixed_precision_cpu=True))
     assert "no bf16 units (AMX or AVX-512 BF16); training in float32" in caplog.text
     assert fallback.history["loss"].tolist() == float32.history["loss"].tolist()
-    monkeypatch.setattr(train, "cpu_has_bf16_units", lambda: True)
+    monkeypatch.setattr(devices, "cpu_has_bf16_units", lambda: True)
     bf16 = pretrain(tiny_views(), tiny_params(epochs=1, device="cpu", mixed_precision_cpu=True))
     assert np.isfinite(bf16.history["loss"]).all()
     assert bf16.history["loss"].tolist() != float32.history["loss"].tolist()
@@ -119,9 +121,7 @@ BF16_CASES = {
 @pytest.mark.parametrize("name", list(METHODS))
 def test_every_method_trains_under_bf16_autocast_with_float32_state(name, monkeypatch):
     """bf16 networks, float32 losses and method state (centres, queues, prototypes)."""
-    from selfsup import train
-
-    monkeypatch.setattr(train, "cpu_has_bf16_units", lambda: True)
+    monkeypatch.setattr(devices, "cpu_has_bf16_units", lambda: True)
     result = pretrain(
         tiny_views(),
         tiny_params(method=name, epochs=1, device="cpu", mixed_precision_cpu=True, **BF16_CASES.get(name, {})),

@@ -1,8 +1,10 @@
 import logging
+import pickle
 
 import numpy as np
 
 from selfsup.config import AugmentationParams
+from selfsup.data.cached_views import CachedViews
 from selfsup.data.view_cache import META_FILE, VIEWS_FILE, ensure_cache, open_cache
 
 
@@ -42,3 +44,15 @@ def test_interrupted_build_is_not_trusted(tmp_path):
     rebuilt = ensure_cache(tmp_path, images, positions, params)
     assert rebuilt.key == built.key
     np.testing.assert_array_equal(rebuilt.views, built.views)
+
+
+def test_cached_views_reach_worker_processes_as_their_file(tmp_path):
+    cache = ensure_cache(tmp_path, store(), np.arange(10), AugmentationParams(views_per_image=3))
+    views = cache.bind(store())
+    shared = pickle.dumps(views)
+    assert len(shared) < views.views.nbytes  # the file's name, not its bytes
+    reopened = pickle.loads(shared)
+    assert isinstance(reopened.views, np.memmap) and reopened.views.filename == views.views.filename
+    assert reopened.data_key == cache.key and len(reopened) == 10 and reopened.views_per_image == 3
+    in_memory = CachedViews(np.asarray(views.views))
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(in_memory)).views, views.views)

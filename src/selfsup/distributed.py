@@ -1,9 +1,11 @@
-"""Several processes, one training run: launching, gathering, synchronised batch norm.
+"""Several processes, one training run: launching, batch shares, gathering, DDP, synchronised batch norm.
 
 ``launch`` starts ``nproc_per_node`` workers on this machine through PyTorch's
 elastic launcher (the engine behind ``torchrun``); each joins the process group
-(gloo on CPU, NCCL on CUDA) and runs the given function. Outside a process
-group every helper here is the identity, so the same code trains in one process.
+(gloo on CPU, NCCL on CUDA) and runs the given function (``launch_training``:
+with the layout of ``pretraining.distributed``). Each rank trains on its
+``batch_share`` of every global batch. Outside a process group every helper
+here is the identity, so the same code trains in one process.
 
 Losses see the *global* batch through ``gather``: an all-gather whose backward
 sends every rank its share of the gradient, so a loss computed over the gathered
@@ -28,9 +30,14 @@ from torch.distributed.elastic.multiprocessing import DefaultLogsSpecs
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
+from selfsup.config import PretrainingParams
+from selfsup.devices import resolve_device
+
 # torch 2.14 deprecates torch.distributed.nn.functional for the private _functional_collectives,
 # whose names are themselves being renamed; the public functions still work, so keep them quiet.
 warnings.filterwarnings("ignore", r"torch\.distributed\.nn\.functional\.\w+ is deprecated", FutureWarning)
+
+logger = logging.getLogger(__name__)
 
 
 def is_distributed() -> bool:
@@ -43,6 +50,12 @@ def world_size() -> int:
 
 def rank() -> int:
     return dist.get_rank() if is_distributed() else 0
+
+
+def batch_share(batch_size: int) -> tuple[int, int]:
+    """(first row, rows) of this rank's equal share of a global batch."""
+    share = batch_size // world_size()
+    return rank() * share, share
 
 
 def gather(tensor: torch.Tensor) -> torch.Tensor:
@@ -112,6 +125,15 @@ class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
         if self.affine:
             out = out * self.weight.view(shape) + self.bias.view(shape)
         return out
+
+
+def data_parallel(module: nn.Module, device: torch.device) -> nn.Module:
+    """``module`` wrapped in DDP inside a process group; itself outside one."""
+    if not is_distributed():
+        return module
+    # Every method uses all its trainable parameters in the loss (checked for each method and
+    # backbone), so DDP need not search the graph for unused ones.
+    return nn.parallel.DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
 
 
 def synchronise_batch_norm(module: nn.Module, device: torch.device) -> nn.Module:
@@ -191,6 +213,35 @@ def launch(
         except ChildFailedError as exc:
             raise RankFailedError(_root_cause(exc)) from None
     return returns[min(returns)]
+
+
+def launch_training(function: Callable[..., Any], args: tuple, params: PretrainingParams) -> Any:
+    """``launch`` on the processes ``pretraining.distributed`` lays out: one per GPU on CUDA, gloo on CPU."""
+    layout = params.distributed
+    device = resolve_device(params.device)
+    if device.type == "cuda" and layout.nproc_per_node > torch.cuda.device_count():
+        raise ValueError(
+            f"pretraining.distributed.nproc_per_node={layout.nproc_per_node} exceeds the "
+            f"{torch.cuda.device_count()} CUDA devices here: one process per GPU"
+        )
+    backend = backend_for(device)
+    logger.info(
+        "Launching %d processes × %d node(s) (%s); batch %d = %d per process",
+        layout.nproc_per_node,
+        layout.nnodes,
+        backend,
+        params.batch_size,
+        params.batch_size // layout.world_size,
+    )
+    return launch(
+        function,
+        args,
+        nproc_per_node=layout.nproc_per_node,
+        nnodes=layout.nnodes,
+        node_rank=layout.node_rank,
+        rdzv_endpoint=layout.rdzv_endpoint,
+        backend=backend,
+    )
 
 
 def _root_cause(exc: ChildFailedError) -> str:

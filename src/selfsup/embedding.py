@@ -11,9 +11,10 @@ import torch
 
 from selfsup.data.folders import decode_images
 from selfsup.data.trees import list_image_files
+from selfsup.devices import resolve_device
+from selfsup.encoder_checkpoint import encoder_from_checkpoint
 from selfsup.errors import DataError, MissingInputError
 from selfsup.features import embed, feature_columns
-from selfsup.train import encoder_from_checkpoint, resolve_device
 
 
 def load_checkpoint(checkpoint: str | os.PathLike | dict) -> dict:

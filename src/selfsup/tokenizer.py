@@ -3,19 +3,45 @@
 BEiT predicts, for each hidden patch, the discrete token that a pretrained
 tokenizer gives it. No pretrained tokenizer is downloaded here: the codebook is
 fitted by k-means on pixel patches ([0, 1] values, the ViT's patch size)
-sampled from the view cache, and a patch's token is the index of its nearest
-codeword in Euclidean distance. A codebook is a float32 array (K, C, p, p), so
-it carries its own channel count and patch size.
+sampled from the training views, and a patch's token is the index of its
+nearest codeword in Euclidean distance (``selfsup.methods.beit.tokenize``). A
+codebook is a float32 array (K, C, p, p), so it carries its own channel count
+and patch size.
 """
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
-import torch
 from sklearn.cluster import KMeans
 
+from selfsup.config import PretrainingParams
+from selfsup.data.training_views import TrainingViews
 from selfsup.errors import ParameterError
-from selfsup.models.vit import patchify
+from selfsup.methods import METHODS
+from selfsup.methods.masked_image import vit_required
+
+logger = logging.getLogger(__name__)
+
+
+def tokenizer_codebook(views: TrainingViews, params: PretrainingParams) -> np.ndarray:
+    """The visual-token codebook of a method that uses one (BEiT); an empty one, at no cost, otherwise."""
+    if not METHODS[params.method].uses_codebook:
+        return empty_codebook(views.view_shape[0])
+    patch_size = getattr(getattr(params, params.backbone), "patch_size", None)
+    if patch_size is None:
+        raise vit_required(params.method, params.backbone)
+    tokenizer = getattr(params, params.method)
+    logger.info("Fitting a %d-word k-means tokenizer on %d×%d patches", tokenizer.codebook_size, patch_size, patch_size)
+    return fit_codebook(
+        views.views_for_patches(tokenizer.tokenizer_patches, patch_size, params.seed),
+        patch_size,
+        tokenizer.codebook_size,
+        tokenizer.tokenizer_patches,
+        tokenizer.tokenizer_iterations,
+        params.seed,
+    )
 
 
 def sample_patches(views: np.ndarray, patch_size: int, count: int, seed: int) -> np.ndarray:
@@ -47,15 +73,6 @@ def fit_codebook(
     kmeans = KMeans(n_clusters=size, n_init=1, max_iter=iterations, random_state=seed).fit(patches)
     c = views.shape[2]
     return kmeans.cluster_centers_.astype(np.float32).reshape(size, c, patch_size, patch_size)
-
-
-def tokenize(images: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
-    """(B, N) long: the nearest codeword of each patch of [0, 1] images (B, C, H, W)."""
-    patches = patchify(images, codebook.shape[-1])
-    codewords = codebook.flatten(1).to(patches.dtype)
-    # ‖x − c‖² = ‖x‖² − 2 x·c + ‖c‖², and ‖x‖² does not change the argmin.
-    scores = codewords.pow(2).sum(dim=1) - 2 * patches @ codewords.T
-    return scores.argmin(dim=-1)
 
 
 def empty_codebook(channels: int) -> np.ndarray:

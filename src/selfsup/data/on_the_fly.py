@@ -8,7 +8,8 @@ bound what the model sees.
 
 The views of a batch are a pure function of ``(augmentation.seed, epoch, step,
 rank)`` and the images in it: a seed gives the same views, and a resumed run
-regenerates exactly the views the interrupted one would have used.
+regenerates exactly the views the interrupted one would have used. The next
+batch is read and (on CUDA, on a side stream) augmented while the current one trains.
 
 On disk (the ``view_cache`` catalog entry) on-the-fly mode leaves only a small
 plan, ``on_the_fly.json`` and ``on_the_fly_positions.npy``: which images train and
@@ -19,18 +20,28 @@ from __future__ import annotations
 
 import functools
 import json
+import math
+from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
 
+from selfsup import distributed
 from selfsup.atomic import atomic_path, atomic_write_text
 from selfsup.augment import augment_batch, to_uint8
 from selfsup.config import AugmentationParams
+from selfsup.data.cache_key import cache_key
+from selfsup.data.store import channel_stats
+from selfsup.data.training_views import by_file, prefetched
 
 PLAN_FILE = "on_the_fly.json"
 POSITIONS_FILE = "on_the_fly_positions.npy"
+# Images whose views give the encoder's input statistics.
+STATS_SAMPLE_IMAGES = 4096
 
 
 def batch_seed(seed: int, epoch: int, step: int, rank: int = 0) -> int:
@@ -40,7 +51,7 @@ def batch_seed(seed: int, epoch: int, step: int, rank: int = 0) -> int:
 
 @dataclass(frozen=True, eq=False)
 class OnTheFlyViews:
-    """Training views of ``images[positions]``, generated per batch with ``params``.
+    """``TrainingViews`` of ``images[positions]``, generated per batch with ``params``.
 
     ``images`` is the uint8 (N, C, H, W) store (usually a memory map); ``key``
     names the data in checkpoint keys (``None``: hashed on first use).
@@ -50,9 +61,18 @@ class OnTheFlyViews:
     positions: np.ndarray
     params: AugmentationParams
     key: str | None = None
+    kind: ClassVar[str] = "on_the_fly"
 
     def __len__(self) -> int:
         return len(self.positions)
+
+    def __reduce__(self):
+        return OnTheFlyViews, (by_file(self.images), self.positions, self.params, self.key)
+
+    @property
+    def views_per_image(self) -> None:
+        """None: every view is new."""
+        return None
 
     @property
     def view_shape(self) -> tuple[int, int, int]:
@@ -65,9 +85,17 @@ class OnTheFlyViews:
     def data_key(self) -> str:
         if self.key is not None:
             return self.key
-        from selfsup.data.view_cache import cache_key  # the same content + parameters hash
-
         return cache_key(self.images, self.positions, self.params) + "-on-the-fly"
+
+    def channel_stats(self) -> tuple[list[float], list[float]]:
+        """Of two views each of a sample of the training images."""
+        return channel_stats(self.sample(STATS_SAMPLE_IMAGES, 2))
+
+    def views_for_patches(self, patches: int, patch_size: int, seed: int) -> np.ndarray:
+        """One view each of as many training images (picked by ``seed``) as ``patches`` patches take."""
+        _, height, width = self.view_shape
+        per_view = max(1, (height // patch_size) * (width // patch_size))
+        return self.sample(math.ceil(patches / per_view), 1, seed=seed)
 
     def gather(self, rows: np.ndarray) -> torch.Tensor:
         """uint8 (B, C, H, W) of training images ``rows`` (indices into ``positions``), on the CPU.
@@ -86,6 +114,49 @@ class OnTheFlyViews:
         b = images.shape[0]
         views = augment_batch(images.repeat_interleave(n_views, dim=0), self.params, generator, self.params.output_size)
         return views.view(b, n_views, *views.shape[1:])
+
+    def epoch_batches(
+        self,
+        n_views: int,
+        batch_size: int,
+        generator: torch.Generator,
+        device: torch.device,
+        memory_format: torch.memory_format,
+        epoch: int,
+        skip: int = 0,
+    ) -> Iterator[torch.Tensor]:
+        """The epoch order comes from ``generator`` (as in cache mode); each batch's uint8
+        images are read from the store on a background thread, moved to ``device`` and
+        augmented there with a generator seeded by ``(augmentation.seed, epoch, step,
+        rank)``, so a resumed epoch (``skip``) regenerates the same views. On CUDA the
+        next batch is augmented on a side stream while the current one trains.
+        """
+        first, share = distributed.batch_share(batch_size)
+        rank = distributed.rank()
+        order = torch.randperm(len(self), generator=generator).numpy()
+        cuda = device.type == "cuda"
+        side = torch.cuda.Stream(device) if cuda else None
+
+        def make(step: int) -> tuple[torch.Tensor, torch.cuda.Event | None]:
+            start = step * batch_size + first
+            images = self.gather(order[start : start + share])
+            if cuda:
+                images = images.pin_memory()
+            with torch.cuda.stream(side) if cuda else nullcontext():
+                images = images.to(device, non_blocking=True)
+                views_rng = torch.Generator(device).manual_seed(batch_seed(self.params.seed, epoch, step, rank))
+                views = self.generate(images, n_views, views_rng)
+                b, v = views.shape[:2]
+                flat = views.flatten(0, 1).contiguous(memory_format=memory_format)
+                ready = side.record_event() if cuda else None
+            return flat.view(b, v, *flat.shape[1:]), ready
+
+        for batch, ready in prefetched(make, iter(range(skip, len(self) // batch_size))):
+            if ready is not None:
+                current = torch.cuda.current_stream(device)
+                current.wait_event(ready)
+                batch.record_stream(current)
+            yield batch
 
     def sample(self, n_images: int, n_views: int, seed: int | None = None) -> np.ndarray:
         """uint8 (n, n_views, C, h, w) views of ``n_images`` training images picked at random by

@@ -16,10 +16,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from selfsup.atomic import atomic_path, atomic_write_text
-from selfsup.augment import AUGMENT_VERSION, iter_view_chunks
+from selfsup.augment import iter_view_chunks
 from selfsup.config import AugmentationParams
+from selfsup.data.cache_key import cache_key
+from selfsup.data.cached_views import CachedViews
 from selfsup.data.on_the_fly import OnTheFlyPlan, OnTheFlyViews, open_plan, remove_plan, save_plan
-from selfsup.data.store import content_hash
 from selfsup.resources import check_free_space
 
 logger = logging.getLogger(__name__)
@@ -37,14 +38,9 @@ class ViewCache:
     def views_per_image(self) -> int:
         return self.views.shape[1]
 
-
-def cache_key(images: np.ndarray, positions: np.ndarray, params: AugmentationParams) -> str:
-    return content_hash(
-        images,
-        content_hash(np.asarray(positions, dtype=np.int64)),
-        f"augment-v{AUGMENT_VERSION}",
-        params.model_dump_json(exclude={"mode"}),  # the views do not depend on how they are served
-    )
+    def bind(self, images: np.ndarray) -> CachedViews:
+        """The views to train on, as ``OnTheFlyPlan.bind`` gives them; cached views need no ``images``."""
+        return CachedViews(self.views, self.key)
 
 
 def open_cache(directory: str | Path) -> ViewCache | None:

@@ -46,7 +46,7 @@ def build_method(encoder: Encoder, params: PretrainingParams, codebook: np.ndarr
     method_params = getattr(params, params.method)
     if method_class.uses_codebook:
         if codebook is None:
-            raise ValueError(f"{params.method} needs a tokenizer codebook; see selfsup.train.tokenizer_codebook")
+            raise ValueError(f"{params.method} needs a tokenizer codebook; see selfsup.tokenizer.tokenizer_codebook")
         return method_class(encoder, method_params, codebook)
     return method_class(encoder, method_params)
 

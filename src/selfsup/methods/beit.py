@@ -1,6 +1,6 @@
 """BEiT: masked image modelling with discrete visual tokens (Bao et al., 2022).
 
-Each image is cut into patches and tokenised with a codebook (see
+Each image is cut into patches and tokenised with a codebook (``tokenize``; see
 ``selfsup.tokenizer``: k-means fitted on the data, where BEiT uses DALL-E's
 pretrained dVAE). About ``mask_ratio`` of the patch embeddings are replaced by
 a learned mask token, blockwise as in the paper or uniformly at random; the ViT
@@ -19,7 +19,16 @@ from selfsup.losses import masked_token_cross_entropy
 from selfsup.methods.base import Method
 from selfsup.methods.masked_image import block_mask, random_mask, vit_backbone
 from selfsup.models import Encoder
-from selfsup.tokenizer import tokenize
+from selfsup.models.vit import patchify
+
+
+def tokenize(images: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
+    """(B, N) long: the nearest codeword of each patch of [0, 1] images (B, C, H, W)."""
+    patches = patchify(images, codebook.shape[-1])
+    codewords = codebook.flatten(1).to(patches.dtype)
+    # ‖x − c‖² = ‖x‖² − 2 x·c + ‖c‖², and ‖x‖² does not change the argmin.
+    scores = codewords.pow(2).sum(dim=1) - 2 * patches @ codewords.T
+    return scores.argmin(dim=-1)
 
 
 class BEiT(Method):

@@ -9,9 +9,9 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from selfsup.config import EvaluationParams, validate
+from selfsup.devices import resolve_device
 from selfsup.evaluate import evaluate_unlabelled, kmeans_labels, protocol_predictions, score_predictions
 from selfsup.features import feature_matrix, features_frame, split_arrays
-from selfsup.train import resolve_device
 
 logger = logging.getLogger(__name__)
 

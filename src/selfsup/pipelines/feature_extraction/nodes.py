@@ -6,8 +6,9 @@ import numpy as np
 import pandas as pd
 
 from selfsup.config import FeatureExtractionParams, validate
+from selfsup.devices import resolve_device
+from selfsup.encoder_checkpoint import encoder_from_checkpoint, random_encoder
 from selfsup.features import embed_each, features_frame
-from selfsup.train import encoder_from_checkpoint, random_encoder, resolve_device
 
 
 def extract_features(

@@ -9,20 +9,14 @@ import pandas as pd
 from selfsup.config import PretrainingParams, validate
 from selfsup.data.on_the_fly import OnTheFlyPlan
 from selfsup.data.view_cache import ViewCache
-from selfsup.train import TrainingViews, pretrain, tokenizer_codebook
-
-
-def training_views(view_cache: ViewCache | OnTheFlyPlan, images: np.ndarray) -> TrainingViews:
-    """The cached views, or the on-the-fly plan bound to the image store."""
-    if isinstance(view_cache, OnTheFlyPlan):
-        return view_cache.bind(images)
-    return view_cache.views
+from selfsup.tokenizer import tokenizer_codebook
+from selfsup.train import pretrain
 
 
 def fit_tokenizer(view_cache: ViewCache | OnTheFlyPlan, images: np.ndarray, parameters: dict) -> np.ndarray:
     """BEiT's k-means codebook (K, C, p, p); for the other methods an empty one, at no cost."""
     params = validate(PretrainingParams, "pretraining", parameters)
-    return tokenizer_codebook(training_views(view_cache, images), params)
+    return tokenizer_codebook(view_cache.bind(images), params)
 
 
 def pretrain_encoder(
@@ -34,5 +28,5 @@ def pretrain_encoder(
     (views may be smaller crops), so that ``selfsup.embed_images`` resizes new images alike.
     """
     params = validate(PretrainingParams, "pretraining", parameters)
-    result = pretrain(training_views(view_cache, images), params, codebook=tokenizer, data_key=view_cache.key)
+    result = pretrain(view_cache.bind(images), params, codebook=tokenizer)
     return {**result.checkpoint, "embedding_size": list(images.shape[2:])}, result.history, result.summary
