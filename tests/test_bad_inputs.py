@@ -84,6 +84,17 @@ BAD_PARAMETERS = {
         {"pretraining.backbone": "vit_tiny", "pretraining.vit_tiny.patch_size": 16},
         r"pretraining\.vit_tiny\.patch_size=16 is larger than the 8×8 views",
     ),
+    "masked image modelling on a CNN": BadParameter(
+        {"pretraining.method": "mae"}, r"pretraining\.method='mae' needs a ViT backbone.*backbone='small_cnn'"
+    ),
+    "ViT patch that does not divide the views": BadParameter(
+        {"pretraining.backbone": "vit_tiny", "pretraining.vit_tiny.patch_size": 3},
+        r"pretraining\.vit_tiny\.patch_size=3 does not divide the 8×8 views.*\[1, 2, 4, 8\]",
+    ),
+    "batch that does not split over the processes": BadParameter(
+        {"pretraining.batch_size": 33, "pretraining.distributed.nproc_per_node": 2},
+        r"^pretraining: Value error, batch_size=33 is the global batch.*over the 2 processes",
+    ),
     "negative budget": BadParameter(
         {"pretraining.time_budget_s": -5}, r"pretraining\.time_budget_s=-5.*greater than 0"
     ),
@@ -356,6 +367,15 @@ def test_kedro_run_with_a_bad_parameter_prints_one_line_and_writes_nothing(proje
     assert "Traceback" not in result.stderr + result.stdout
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and "pretraining.method='simclear'" in errors[0] and "allowed:" in errors[0]
+    assert data_files(project_copy) == []
+
+
+def test_kedro_run_of_mae_on_the_default_cnn_stops_before_the_first_node(project_copy):
+    result = kedro_run(project_copy, "--params", "pretraining.method=mae")
+    assert result.returncode == 2, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "pretraining.method='mae' needs a ViT backbone" in errors[0]
+    assert "Running node" not in result.stderr + result.stdout
     assert data_files(project_copy) == []
 
 

@@ -1,8 +1,9 @@
+import numpy as np
 import pytest
 from pydantic import BaseModel
 
 from selfsup.config import AugmentationParams, ParameterError, PretrainingParams, validate
-from selfsup.config.names import BACKBONE_NAMES, METHOD_NAMES
+from selfsup.config.names import BACKBONE_NAMES, METHOD_NAMES, VIT_BACKBONES, VIT_METHODS
 
 
 def test_defaults_validate():
@@ -36,6 +37,28 @@ def test_the_schema_names_are_the_registries_keys():
 
     assert set(METHODS) == set(METHOD_NAMES)
     assert set(BACKBONES) == set(BACKBONE_NAMES)
+
+
+def test_the_vit_names_are_the_methods_that_refuse_a_cnn_and_the_backbones_that_are_vits():
+    """The run-start check refuses MAE or BEiT on a CNN from these names; the registries agree."""
+    from selfsup.methods import METHODS, build_method
+    from selfsup.models import build_encoder
+    from selfsup.models.vit import ViT
+
+    def encoder(backbone: str):
+        backbone_params = {"patch_size": 4, "depth": 1} if backbone.startswith("vit") else {}
+        config = {"backbone": backbone, "in_channels": 1, "image_size": [8, 8], "backbone_params": backbone_params}
+        return build_encoder({**config, "mean": [0.5], "std": [0.25]})
+
+    refusing = set()
+    for name, method_class in METHODS.items():
+        codebook = np.zeros((4, 16), np.float32) if method_class.uses_codebook else None
+        try:
+            build_method(encoder("small_cnn"), PretrainingParams(method=name), codebook)
+        except ParameterError:
+            refusing.add(name)
+    assert refusing == set(VIT_METHODS)
+    assert {name for name in BACKBONE_NAMES if isinstance(encoder(name).backbone, ViT)} == set(VIT_BACKBONES)
 
 
 def test_each_method_and_backbone_has_its_own_parameters_under_its_name():

@@ -11,11 +11,10 @@ lists; no decoding) answers those in well under a second.
 from __future__ import annotations
 
 from selfsup.config import SCHEMAS, AugmentationParams, EvaluationParams, PretrainingParams, validate
+from selfsup.config.names import VIT_BACKBONES, VIT_METHODS
 from selfsup.data.sources import DatasetOutline, outline_image_set
 from selfsup.errors import ParameterError
 from selfsup.label_fractions import label_fraction
-
-VIT_BACKBONES = ("vit_tiny", "vit_small")
 
 
 def validate_run(values: dict[str, dict], used: set[str]) -> dict:
@@ -46,7 +45,7 @@ def check_run(
     """Raise one ``ParameterError`` for the first parameter that this dataset cannot serve."""
     if pretraining is not None:
         view_size = tuple(augmentation.output_size or outline.image_size) if augmentation else outline.image_size
-        _check_patch(pretraining, view_size)
+        _check_backbone(pretraining, view_size)
         if pretraining.batch_size > outline.n_train:
             raise ParameterError(
                 f"pretraining.batch_size={pretraining.batch_size} is larger than the {outline.n_train} "
@@ -56,15 +55,27 @@ def check_run(
         _check_evaluation(evaluation, outline)
 
 
-def _check_patch(pretraining: PretrainingParams, view_size: tuple[int, int]) -> None:
-    if pretraining.backbone not in VIT_BACKBONES:
+def _check_backbone(pretraining: PretrainingParams, view_size: tuple[int, int]) -> None:
+    backbone = pretraining.backbone
+    if pretraining.method in VIT_METHODS and backbone not in VIT_BACKBONES:
+        raise ParameterError(
+            f"pretraining.method={pretraining.method!r} needs a ViT backbone: set pretraining.backbone to "
+            f"{' or '.join(VIT_BACKBONES)} (got pretraining.backbone={backbone!r})"
+        )
+    if backbone not in VIT_BACKBONES:
         return
-    patch = getattr(pretraining, pretraining.backbone).patch_size
+    patch = getattr(pretraining, backbone).patch_size
+    views = f"{view_size[0]}×{view_size[1]} views (augmentation.output_size, else the image size)"
     if patch > min(view_size):
         raise ParameterError(
-            f"pretraining.{pretraining.backbone}.patch_size={patch} is larger than the "
-            f"{view_size[0]}×{view_size[1]} views (augmentation.output_size, else the image size); "
-            f"lower pretraining.{pretraining.backbone}.patch_size to at most {min(view_size)}"
+            f"pretraining.{backbone}.patch_size={patch} is larger than the {views}; "
+            f"lower pretraining.{backbone}.patch_size to at most {min(view_size)}"
+        )
+    if any(side % patch for side in view_size):
+        divisors = [p for p in range(1, min(view_size) + 1) if not view_size[0] % p and not view_size[1] % p]
+        raise ParameterError(
+            f"pretraining.{backbone}.patch_size={patch} does not divide the {views}: the pixels past the "
+            f"last whole patch would never be seen; use one of {divisors} or change augmentation.output_size"
         )
 
 

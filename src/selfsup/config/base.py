@@ -35,6 +35,8 @@ def validate(model: type[StrictParams], section: str, values: dict | None) -> St
         problems = []
         for err in exc.errors():
             where = ".".join(str(p) for p in (section, *err["loc"]))
-            value = err.get("input")
-            problems.append(f"{where}={value!r}: {err['msg']}")
+            if err["loc"]:
+                problems.append(f"{where}={err.get('input')!r}: {err['msg']}")
+            else:  # a check across the section's values: its message names them, the section is too long to print
+                problems.append(f"{where}: {err['msg']}")
         raise ParameterError("; ".join(problems)) from None

@@ -23,3 +23,7 @@ METHOD_NAMES = (
 )
 
 BACKBONE_NAMES = ("small_cnn", "resnet18", "resnet50", "vit_tiny", "vit_small")
+
+# The methods that train a ViT's patch tokens, and the backbones that have them.
+VIT_METHODS = ("mae", "beit")
+VIT_BACKBONES = ("vit_tiny", "vit_small")
