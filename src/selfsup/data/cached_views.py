@@ -56,6 +56,9 @@ class CachedViews:
         """Every cached view: the tokenizer samples its patches from all of them."""
         return self.views
 
+    def preview(self, n_images: int, n_views: int) -> np.ndarray:
+        return np.asarray(self.views[:n_images, :n_views])
+
     def epoch_batches(
         self,
         n_views: int,

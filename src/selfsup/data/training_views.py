@@ -48,6 +48,9 @@ class TrainingViews(Protocol):
     def views_for_patches(self, patches: int, patch_size: int, seed: int) -> np.ndarray:
         """uint8 (n, k, C, h, w) views to draw ``patches`` patches of ``patch_size`` pixels from (a tokenizer)."""
 
+    def preview(self, n_images: int, n_views: int) -> np.ndarray:
+        """uint8 (n, n_views, C, h, w): views of the first ``n_images`` training images, for the report."""
+
     def epoch_batches(
         self,
         n_views: int,

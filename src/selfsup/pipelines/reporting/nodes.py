@@ -35,7 +35,7 @@ def report(
         images=images,
         image_index=image_index,
         # On the fly: views of the first training images drawn now, as training drew its own.
-        views=view_cache.bind(images).preview(6, 8) if isinstance(view_cache, OnTheFlyPlan) else view_cache.views,
+        views=view_cache.bind(images).preview(6, 8),
         parameters=parameters,
         embedding_plot_points=params.embedding_plot_points,
         seed=params.seed,
