@@ -127,8 +127,9 @@ def test_queue_given_more_keys_than_rows_keeps_the_newest_in_order():
 def test_moco_v2_enqueues_the_step_keys_after_the_step():
     method = tiny_method("moco_v2", queue_size=20)
     batch = torch.rand(8, 2, 1, 8, 8, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        keys = method.key_projector(method.key_encoder(torch.cat(method.views(batch))))
+    shuffles = method.shuffle_generator.get_state()
+    keys = torch.cat([method.keys(view) for view in method.views(batch)])
+    method.shuffle_generator.set_state(shuffles)  # the loss draws the same shuffles
     queue_before = method.queue.keys.clone()
     loss, _ = method.loss(method.views(batch))
     assert torch.equal(method.queue.keys, queue_before)  # the loss used the queue as it was

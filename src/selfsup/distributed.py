@@ -136,30 +136,43 @@ def data_parallel(module: nn.Module, device: torch.device) -> nn.Module:
     return nn.parallel.DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
 
 
-def synchronise_batch_norm(module: nn.Module, device: torch.device) -> nn.Module:
-    """Every BatchNorm in ``module`` computing global-batch statistics: SyncBatchNorm on CUDA,
-    else ``GlobalBatchNorm``."""
-    if device.type == "cuda":
-        return nn.SyncBatchNorm.convert_sync_batchnorm(module)
-    return _convert(module)
+def keep_batch_norm_local(module: nn.Module) -> nn.Module:
+    """Mark ``module`` so that ``synchronise_batch_norm`` leaves its BatchNorms per process.
 
-
-def _convert(module: nn.Module) -> nn.Module:
-    if isinstance(module, nn.modules.batchnorm._BatchNorm) and not isinstance(module, GlobalBatchNorm):
-        converted = GlobalBatchNorm(
-            module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats
-        )
-        # The same parameter and buffer objects, as SyncBatchNorm's conversion keeps them: a momentum
-        # copy's frozen parameters stay frozen (fresh ones would want gradients DDP never sees).
-        for name, parameter in module.named_parameters(recurse=False):
-            setattr(converted, name, parameter)
-        for name, buffer in module.named_buffers(recurse=False):
-            setattr(converted, name, buffer)
-        converted.train(module.training)
-        return converted
-    for name, child in module.named_children():
-        module.add_module(name, _convert(child))
+    For statistics that must *not* span the global batch: MoCo v2's shuffled key encoder.
+    """
+    module.batch_norm_stays_local = True
     return module
+
+
+def synchronise_batch_norm(module: nn.Module, device: torch.device) -> nn.Module:
+    """Every BatchNorm in ``module`` computing global-batch statistics (SyncBatchNorm on CUDA, else
+    ``GlobalBatchNorm``), except those under a module marked by ``keep_batch_norm_local``."""
+    if getattr(module, "batch_norm_stays_local", False):
+        return module
+    if isinstance(module, nn.modules.batchnorm._BatchNorm):
+        if device.type == "cuda":
+            return nn.SyncBatchNorm.convert_sync_batchnorm(module)
+        return _global_batch_norm(module)
+    for name, child in module.named_children():
+        module.add_module(name, synchronise_batch_norm(child, device))
+    return module
+
+
+def _global_batch_norm(module: nn.modules.batchnorm._BatchNorm) -> GlobalBatchNorm:
+    if isinstance(module, GlobalBatchNorm):
+        return module
+    converted = GlobalBatchNorm(
+        module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats
+    )
+    # The same parameter and buffer objects, as SyncBatchNorm's conversion keeps them: a momentum
+    # copy's frozen parameters stay frozen (fresh ones would want gradients DDP never sees).
+    for name, parameter in module.named_parameters(recurse=False):
+        setattr(converted, name, parameter)
+    for name, buffer in module.named_buffers(recurse=False):
+        setattr(converted, name, buffer)
+    converted.train(module.training)
+    return converted
 
 
 # ---------------------------------------------------------------- launching

@@ -26,6 +26,9 @@ class MoCoV2Params(StrictParams):
     queue_size: int = Field(4096, ge=1)
     projection_dim: int = Field(128, ge=1)
     hidden_dim: int = Field(512, ge=1)
+    # Shuffling BN: the key encoder normalises each view's shuffled global batch in this many groups
+    # (a multiple of the processes; 1 on one process: no shuffle). See selfsup.methods.moco_v2.
+    shuffle_bn_groups: int = Field(4, ge=1)
 
 
 class MoCoV3Params(StrictParams):

@@ -116,3 +116,20 @@ class PretrainingParams(StrictParams):
                 f"over the {world} processes (distributed.nproc_per_node × distributed.nnodes)"
             )
         return self
+
+    @model_validator(mode="after")
+    def _shuffle_bn_groups_split_over_processes(self) -> PretrainingParams:
+        if self.method != "moco_v2":
+            return self
+        groups, world = self.moco_v2.shuffle_bn_groups, self.distributed.world_size
+        if groups % world:
+            raise ValueError(
+                f"moco_v2.shuffle_bn_groups={groups} must be a multiple of the {world} processes "
+                "(distributed.nproc_per_node × distributed.nnodes): each process normalises whole groups"
+            )
+        if self.batch_size < 2 * groups:
+            raise ValueError(
+                f"moco_v2.shuffle_bn_groups={groups} needs batch_size of at least {2 * groups} "
+                f"(got {self.batch_size}): batch norm needs 2 images in every group"
+            )
+        return self
