@@ -95,6 +95,18 @@ BAD_PARAMETERS = {
         {"pretraining.batch_size": 33, "pretraining.distributed.nproc_per_node": 2},
         r"^pretraining: Value error, batch_size=33 is the global batch.*over the 2 processes",
     ),
+    "MoCo v2 shuffle-BN groups that do not split over the processes": BadParameter(
+        {
+            "pretraining.method": "moco_v2",
+            "pretraining.moco_v2.shuffle_bn_groups": 3,
+            "pretraining.distributed.nproc_per_node": 2,
+        },
+        r"^pretraining: Value error, moco_v2\.shuffle_bn_groups=3 must be a multiple of the 2 processes",
+    ),
+    "MoCo v2 shuffle-BN groups of fewer than 2 images": BadParameter(
+        {"pretraining.method": "moco_v2", "pretraining.moco_v2.shuffle_bn_groups": 8, "pretraining.batch_size": 12},
+        r"moco_v2\.shuffle_bn_groups=8 needs batch_size of at least 16 \(got 12\)",
+    ),
     "negative budget": BadParameter(
         {"pretraining.time_budget_s": -5}, r"pretraining\.time_budget_s=-5.*greater than 0"
     ),

@@ -140,6 +140,63 @@ def test_moco_v2_enqueues_the_step_keys_after_the_step():
     assert int(method.queue.pointer) == 16
 
 
+# --- MoCo v2's shuffling BN ----------------------------------------------------
+
+
+def key_net(method, images):
+    with torch.no_grad():
+        return method.key_projector(method.key_encoder(images))
+
+
+def test_shuffled_keys_equal_each_group_encoded_alone_then_put_back_in_order():
+    method = tiny_method("moco_v2", shuffle_bn_groups=4)
+    images = torch.rand(16, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    shuffles = method.shuffle_generator.get_state()
+    keys = method.keys(images)
+    order = torch.randperm(16, generator=torch.Generator().set_state(shuffles))
+    expected = torch.empty_like(keys)
+    for group in order.tensor_split(4):
+        expected[group] = key_net(method, images[group])
+    torch.testing.assert_close(keys, expected)
+    # Four groups of four, not one batch of sixteen: each group's own statistics.
+    assert not torch.allclose(keys, key_net(method, images), atol=1e-3)
+
+
+def test_a_key_depends_on_its_own_group_only_and_never_on_the_other_view():
+    method = tiny_method("moco_v2", shuffle_bn_groups=4)
+    batch = torch.rand(16, 2, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+    shuffles = method.shuffle_generator.get_state()
+
+    def keys_of(batch):
+        method.shuffle_generator.set_state(shuffles)
+        return [method.keys(view) for view in method.views(batch)]
+
+    k1, k2 = keys_of(batch)
+    groups = torch.randperm(16, generator=torch.Generator().set_state(shuffles)).tensor_split(4)
+    mate, stranger = groups[0][1], groups[1][0]  # share image groups[0][0]'s group; another group
+    for changed, same_group in ((mate, True), (stranger, False)):
+        altered = batch.clone()
+        altered[changed, 0] = torch.rand(1, 8, 8)
+        new_k1, new_k2 = keys_of(altered)
+        assert torch.equal(new_k2, k2)  # view 2's keys never saw view 1
+        first = groups[0][0]
+        assert torch.equal(new_k1[first], k1[first]) != same_group
+        others = torch.ones(16, dtype=torch.bool)
+        others[groups[0] if same_group else groups[1]] = False
+        assert torch.equal(new_k1[others], k1[others])  # the other groups did not see the change
+
+
+def test_the_shuffles_resume_from_the_method_state():
+    """The shuffle generator is saved with the method (its extra state), so a resumed run draws on."""
+    method = tiny_method("moco_v2")
+    train_one_step(method)
+    restored = tiny_method("moco_v2")
+    assert not torch.equal(restored.shuffle_generator.get_state(), method.shuffle_generator.get_state())
+    restored.load_state_dict(method.state_dict())
+    images = torch.rand(16, 1, 8, 8)
+    torch.testing.assert_close(restored.keys(images), method.keys(images))
+
+
 # --- DINO -----------------------------------------------------------------------
 
 

@@ -16,6 +16,7 @@ import torch
 from selfsup.checkpoint import CheckpointFolder
 from selfsup.config import PretrainingParams
 from selfsup.data.cached_views import CachedViews
+from selfsup.methods import METHODS, Method
 from selfsup.methods.simclr import SimCLR
 from selfsup.train import pretrain
 
@@ -62,16 +63,16 @@ def assert_same_encoder(first: dict, second: dict) -> None:
         assert torch.equal(tensor, second[name]), name
 
 
-def loss_that(monkeypatch, at_call: int, effect):
-    """SimCLR.loss, with ``effect(loss)`` applied at call ``at_call`` (0-based): the step of that index."""
-    original, calls = SimCLR.loss, []
+def loss_that(monkeypatch, at_call: int, effect, method: type[Method] = SimCLR):
+    """``method.loss``, with ``effect(loss)`` applied at call ``at_call`` (0-based): the step of that index."""
+    original, calls = method.loss, []
 
     def loss(self, inputs):
         calls.append(None)
         value, logs = original(self, inputs)
         return (effect(value) if len(calls) - 1 == at_call else value), logs
 
-    monkeypatch.setattr(SimCLR, "loss", loss)
+    monkeypatch.setattr(method, "loss", loss)
 
 
 def run_training(tmp_path, name: str) -> subprocess.Popen:
@@ -108,19 +109,23 @@ def test_sigkilled_run_resumes_and_ends_bitwise_identical(tmp_path):
     assert not checkpoint_files(checkpoints), "a finished run removes its checkpoints"
 
 
-def test_interrupted_mid_epoch_resumes_to_the_same_encoder_and_history(tmp_path, monkeypatch, caplog):
-    reference = pretrain(tiny_views(), tiny_params(tmp_path / "reference"))
+# MoCo v2: its queue, key encoder and shuffling-BN generator are method state the checkpoint carries.
+@pytest.mark.parametrize("method", ["simclr", "moco_v2"])
+def test_interrupted_mid_epoch_resumes_to_the_same_encoder_and_history(tmp_path, monkeypatch, caplog, method):
+    settings = {"method": method, "moco_v2": {"queue_size": 48}}
+    reference = pretrain(tiny_views(), tiny_params(tmp_path / "reference", **settings))
 
     def interrupt(loss):
         raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
-        loss_that(patch, at_call=4, effect=interrupt)  # step 4: the second step of epoch 1 (3 steps per epoch)
+        # step 4: the second step of epoch 1 (3 steps per epoch)
+        loss_that(patch, at_call=4, effect=interrupt, method=METHODS[method])
         with pytest.raises(KeyboardInterrupt):
-            pretrain(tiny_views(), tiny_params(tmp_path))
+            pretrain(tiny_views(), tiny_params(tmp_path, **settings))
     assert checkpoint_files(tmp_path)[-1].name == "step-000000004.pt"
     with caplog.at_level(logging.INFO, logger="selfsup.checkpoint"):
-        resumed = pretrain(tiny_views(), tiny_params(tmp_path))
+        resumed = pretrain(tiny_views(), tiny_params(tmp_path, **settings))
     assert "Resuming from step 4" in caplog.text
     assert resumed.summary["resumed_from_step"] == 4
     assert_same_encoder(reference.checkpoint["state_dict"], resumed.checkpoint["state_dict"])
