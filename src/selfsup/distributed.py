@@ -10,6 +10,8 @@ here is the identity, so the same code trains in one process.
 Losses see the *global* batch through ``gather``: an all-gather whose backward
 sends every rank its share of the gradient, so a loss computed over the gathered
 rows and averaged by DDP has the gradients of one process on the whole batch.
+Batch norm does too (``synchronise_batch_norm``), except under a module marked
+by ``keep_batch_norm_local`` (MoCo v2's shuffled key encoder).
 """
 
 from __future__ import annotations

@@ -7,10 +7,12 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 from kedro.runner import SequentialRunner
 
 from selfsup.distributed import RankFailedError
 from selfsup.pipelines import augmentation, ingestion, pretraining
+from tests.conftest import TINY_RUN_PARAMETERS, run_kedro
 from tests.pipelines.test_stages import catalog_for
 
 OUTPUTS = ("encoder.pt", "training_history.parquet", "training_summary.json")
@@ -57,3 +59,15 @@ def test_kedro_run_on_two_processes_passes_the_default_bar(project_copy):
     assert metrics["ssl"]["knn_k20"] >= metrics["random_init"]["knn_k20"] + 0.03  # test_default_run's bar
     summary = json.loads((project_copy / "data" / "06_models" / "training_summary.json").read_text())
     assert summary["processes"] == 2 and summary["stopped_by"] == "epochs"
+
+
+@pytest.mark.slow  # ~2 min: the whole default pipeline, pretraining on two workers
+def test_kedro_run_of_byol_on_two_processes_ends_with_the_metrics(project_copy):
+    """The bar for the crash of momentum methods on several CPU processes (a momentum copy's batch norm
+    got fresh trainable parameters that DDP never saw a gradient for, and the second step stopped)."""
+    (project_copy / "conf" / "local" / "parameters_tiny.yml").write_text(yaml.safe_dump(TINY_RUN_PARAMETERS))
+    run_kedro(project_copy, "run", "--params", "pretraining.method=byol,pretraining.distributed.nproc_per_node=2")
+    metrics = json.loads((project_copy / "data" / "08_reporting" / "metrics.json").read_text())
+    run = metrics["run"]  # the training summary among others
+    assert run["method"] == "byol" and run["processes"] == 2 and run["stopped_by"] == "epochs"
+    assert run["steps"] == TINY_RUN_PARAMETERS["pretraining"]["epochs"] * (1437 // 64)

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from selfsup.config import BEiTParams
+from selfsup.distributed import mean_over_ranks
 from selfsup.losses import masked_token_cross_entropy
 from selfsup.methods.base import Method
 from selfsup.methods.masked_image import block_mask, random_mask, vit_backbone
@@ -79,4 +80,5 @@ class BEiT(Method):
         mask = self.mask(len(images), self.vit.grid_for(*images.shape[-2:]), images.device)
         logits = self.token_logits(images, mask)
         accuracy = (logits.detach().argmax(dim=-1) == tokens)[mask].float().mean()
-        return masked_token_cross_entropy(logits, tokens, mask), {"token_accuracy": float(accuracy)}
+        # the global batch's accuracy (every rank holds an equal share)
+        return masked_token_cross_entropy(logits, tokens, mask), {"token_accuracy": float(mean_over_ranks(accuracy))}

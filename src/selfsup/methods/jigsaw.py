@@ -28,6 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from selfsup.config import JigsawParams
+from selfsup.distributed import mean_over_ranks
 from selfsup.methods.base import Method
 from selfsup.models import Encoder, ProjectionHead
 
@@ -105,4 +106,5 @@ class Jigsaw(Method):
         features = self.encoder(tiles.flatten(0, 1)).view(b, t * self.feature_dim)
         logits = self.head(features)
         accuracy = (logits.detach().argmax(dim=1) == labels).float().mean()
-        return F.cross_entropy(logits, labels), {"accuracy": float(accuracy)}
+        # the global batch's accuracy (every rank holds an equal share)
+        return F.cross_entropy(logits, labels), {"accuracy": float(mean_over_ranks(accuracy))}

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from selfsup.config import RotNetParams
+from selfsup.distributed import mean_over_ranks
 from selfsup.methods.base import Method
 from selfsup.models import Encoder, ProjectionHead
 
@@ -44,4 +45,5 @@ class RotNet(Method):
         images, labels = inputs
         logits = self.head(self.encoder(images))
         accuracy = (logits.detach().argmax(dim=1) == labels).float().mean()
-        return F.cross_entropy(logits, labels), {"accuracy": float(accuracy)}
+        # the global batch's accuracy (every rank holds an equal share)
+        return F.cross_entropy(logits, labels), {"accuracy": float(mean_over_ranks(accuracy))}
