@@ -48,6 +48,8 @@ SMALL = {
     "small_cnn": {"widths": [8, 16]},
     "vit_tiny": {"patch_size": 4, "depth": 1},
     "simclr": {"hidden_dim": 32, "projection_dim": 16},
+    # Two shuffling-BN groups: one per process on two processes, and one process normalises the same two
+    # groups of the same shuffle (methods/moco_v2.py), so the two runs agree.
     "moco_v2": {"hidden_dim": 32, "projection_dim": 16, "queue_size": 48, "shuffle_bn_groups": 2},
     "moco_v3": {"hidden_dim": 32, "projection_dim": 16},
     "byol": {"hidden_dim": 32, "projection_dim": 16},
@@ -199,3 +201,12 @@ def test_global_batch_norm_keeps_the_momentum_copies_frozen(name):
     assert any(isinstance(module, distributed.GlobalBatchNorm) for module in converted.modules())
     assert {key: (id(p), p.requires_grad) for key, p in converted.named_parameters()} == before
     assert not all(trainable for _, trainable in before.values())  # some are frozen
+
+
+def test_moco_v2_key_encoder_keeps_its_batch_norm_per_process():
+    """Shuffling BN normalises each process's groups alone; global statistics would undo the shuffle."""
+    method = distributed.synchronise_batch_norm(_method("moco_v2"), torch.device("cpu"))
+    assert any(isinstance(module, distributed.GlobalBatchNorm) for module in method.encoder.modules())
+    keys = [*method.key_encoder.modules(), *method.key_projector.modules()]
+    assert any(isinstance(module, torch.nn.modules.batchnorm._BatchNorm) for module in keys)
+    assert not any(isinstance(module, distributed.GlobalBatchNorm) for module in keys)
