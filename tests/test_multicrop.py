@@ -3,6 +3,8 @@ DINO's last layer and SwAV's prototypes, through the real trainer."""
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -101,16 +103,33 @@ def test_without_local_crops_the_batches_are_the_plain_tensors(mode, tmp_path):
     assert all(torch.equal(a, b.global_views) for a, b in zip(plain, multi))  # local crops leave globals as they were
 
 
-def test_local_crops_take_their_scale_from_the_method():
-    """A local crop covers its scale of the image: a crop of a quarter of the area sees a quarter of a
-    left-half-white image at most half white; a global one (scale near 1) about half."""
+def test_local_crops_cover_their_scale_of_the_image():
+    """On images white on the left half, crops of 1-2 % of the area mostly fall on one half;
+    crops of 90-100 % see both halves."""
     images = np.zeros((8, 1, 32, 32), np.uint8)
     images[..., :16] = 255
-    views = OnTheFlyViews(images, np.arange(8), AugmentationParams(**CROPS_ONLY))
-    tiny = LocalCrops(count=64, size=(8, 8), scale=(0.01, 0.02))
-    local = views.source.local_views(views.gather(np.arange(8)), tiny, torch.Generator().manual_seed(0))
-    whites = local.flatten(2).mean(dim=2)
-    assert ((whites < 0.05) | (whites > 0.95)).float().mean() > 0.7  # small crops mostly fall on one half
+    source = OnTheFlyViews(images, np.arange(8), AugmentationParams(**CROPS_ONLY)).source
+
+    def white_fractions(scale):
+        crops = LocalCrops(count=64, size=(8, 8), scale=scale)
+        views = source.local_views(source.gather(np.arange(8)), crops, torch.Generator().manual_seed(0))
+        return views.flatten(2).mean(dim=2)
+
+    def one_sided(fractions):
+        return ((fractions < 0.05) | (fractions > 0.95)).float().mean()
+
+    assert one_sided(white_fractions((0.01, 0.02))) > 0.7
+    assert one_sided(white_fractions((0.9, 1.0))) == 0
+
+
+def test_cached_views_reach_worker_processes_with_the_images_local_crops_are_cut_from(tmp_path):
+    images = np.lib.format.open_memmap(tmp_path / "images.npy", mode="w+", dtype=np.uint8, shape=(100, 1, 8, 8))
+    images[:] = store()
+    views = sources(images, tmp_path / "cache")["cache"]
+    reopened = pickle.loads(pickle.dumps(views))
+    assert reopened.source.images.filename == images.filename
+    for a, b in zip(epoch(views), epoch(reopened)):
+        assert torch.equal(a.local_views, b.local_views)
 
 
 # --- the methods ---------------------------------------------------------------------------
@@ -172,7 +191,7 @@ def test_multi_crop_trains_in_both_view_modes_under_bf16_with_float32_state(meth
     monkeypatch.setattr(devices, "cpu_has_bf16_units", lambda: True)
     views = sources(store(), tmp_path)[mode]
     section = {**SMALL[method], "local_crops": 2, "local_crop_size": [4, 4]}
-    result = pretrain(views, tiny_params(method, mixed_precision_cpu=True, **{method: section}))
+    result = pretrain(views, tiny_params(method, epochs=1, mixed_precision_cpu=True, **{method: section}))
     assert np.isfinite(result.history["loss"]).all()
     assert all(t.dtype == torch.float32 for t in result.checkpoint["state_dict"].values() if t.is_floating_point())
 
