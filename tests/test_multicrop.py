@@ -3,7 +3,12 @@ DINO's last layer and SwAV's prototypes, through the real trainer."""
 
 from __future__ import annotations
 
+import json
+import os
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,9 +22,11 @@ from selfsup.data.view_cache import ensure_cache
 from selfsup.losses import dino_cross_entropy, multi_crop_swapped_prediction, sinkhorn
 from selfsup.models import float32_linear
 from selfsup.train import pretrain
+from tests.conftest import PROJECT_ROOT
 from tests.test_methods_contrastive import tiny_method
 
 CPU = torch.device("cpu")
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 CROPS = LocalCrops(count=3, size=(4, 4), scale=(0.1, 0.4))
 FROZEN = {"dino": "head.last_layer.weight", "swav": "prototypes.weight"}
 FREEZE_PARAMETER = {"dino": "freeze_last_layer_epochs", "swav": "freeze_prototypes_epochs"}
@@ -237,3 +244,37 @@ def test_without_a_freeze_the_part_moves_from_the_first_step(method, states_by_s
         OnTheFlyViews(store(), np.arange(96), AugmentationParams()), tiny_params(method, epochs=1, **{method: section})
     )
     assert not torch.equal(states_by_step[0, 0][FROZEN[method]], states_by_step[0, -1][FROZEN[method]])
+
+
+# --- the benchmark ---------------------------------------------------------------------------
+
+
+@pytest.mark.slow  # ~4 min on 2 cores: six rows, each through the evaluation protocol
+def test_the_benchmark_smoke_run_reports_every_row_and_leaves_results_alone(tmp_path):
+    if not (FASHION_MNIST / "train-images-idx3-ubyte.gz").exists():
+        pytest.skip(f"needs Fashion-MNIST under {FASHION_MNIST}: apt-get install -y dataset-fashion-mnist")
+    results = PROJECT_ROOT / "benchmarks" / "RESULTS.md"
+    before = results.read_text()
+    path = os.pathsep.join(filter(None, [str(PROJECT_ROOT / "src"), os.environ.get("PYTHONPATH")]))
+    script = PROJECT_ROOT / "benchmarks" / "multicrop_fashion_mnist.py"
+    finished = subprocess.run(
+        [sys.executable, str(script), "--smoke", "--cache", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "PYTHONPATH": path, "KEDRO_DISABLE_TELEMETRY": "1"},
+    )
+    assert finished.returncode == 0, finished.stderr[-3000:]
+    line = json.loads(finished.stdout.strip().splitlines()[-1])
+    assert line["benchmark"] == "multicrop_fashion_mnist" and line["smoke"] is True
+    crops = {row["row"]: row["local_crops"] for row in line["rows"]}
+    assert crops == {
+        "raw_pixels": 0,
+        "random_init_small_cnn": 0,
+        "dino": 0,
+        "dino_multicrop": 8,
+        "swav": 0,
+        "swav_multicrop": 6,
+    }
+    assert all(row["steps"] >= 1 for row in line["rows"] if row["row"] in ("dino_multicrop", "swav_multicrop"))
+    assert results.read_text() == before
