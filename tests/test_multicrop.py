@@ -14,14 +14,15 @@ import numpy as np
 import pytest
 import torch
 
-from selfsup import devices, train
+from selfsup import devices, distributed, train
 from selfsup.config import AugmentationParams, PretrainingParams
 from selfsup.data.on_the_fly import OnTheFlyViews
 from selfsup.data.training_views import LocalCrops, MultiCropBatch
 from selfsup.data.view_cache import ensure_cache
 from selfsup.losses import dino_cross_entropy, multi_crop_swapped_prediction, sinkhorn
 from selfsup.models import float32_linear
-from selfsup.train import pretrain
+from selfsup.optimizer import make_optimizer
+from selfsup.train import pretrain, train_step
 from tests.conftest import PROJECT_ROOT
 from tests.test_methods_contrastive import tiny_method
 
@@ -244,6 +245,50 @@ def test_without_a_freeze_the_part_moves_from_the_first_step(method, states_by_s
         OnTheFlyViews(store(), np.arange(96), AugmentationParams()), tiny_params(method, epochs=1, **{method: section})
     )
     assert not torch.equal(states_by_step[0, 0][FROZEN[method]], states_by_step[0, -1][FROZEN[method]])
+
+
+# --- on two processes ------------------------------------------------------------------------
+
+
+def _freeze_on_each_rank(names: tuple[str, ...]) -> dict:
+    """Runs in every worker: the real train_step through DDP on this rank's multi-crop share, epochs 0 and 1."""
+    results = {}
+    for name in names:
+        method = distributed.synchronise_batch_norm(tiny_method(name, local_crops=2, local_crop_size=[4, 4]), CPU)
+        model = distributed.data_parallel(method, CPU)
+        params = tiny_params(name, weight_decay=0.1, distributed={"nproc_per_node": 2})
+        optimizer = make_optimizer(method, params)
+        frozen = dict(method.named_parameters())[FROZEN[name]]
+        readings = [frozen.detach().clone()]
+        for epoch in (0, 1):
+            batch = multi_crop_batch(seed=10 * epoch + distributed.rank())
+            train_step(model, method, optimizer, batch, False, params, epoch, epoch, None)
+            method.on_step_end(epoch, 2)
+            readings.append(frozen.detach().clone())
+        every_rank = distributed.gather(torch.stack(readings)[None])
+        results[name] = {
+            "same_on_every_rank": all(torch.equal(every_rank[0], other) for other in every_rank[1:]),
+            "moved_in_epoch_0": not torch.equal(readings[1], readings[0]),
+            "moved_in_epoch_1": not torch.equal(readings[2], readings[1]),
+        }
+    return results
+
+
+@pytest.mark.slow  # ~35 s on 2 busy cores: two workers import the package
+def test_two_processes_keep_the_frozen_part_fixed_alike_in_the_first_epoch():
+    ranks = distributed.launch(_freeze_on_each_rank, (("dino", "swav"),), nproc_per_node=2)
+    for name in ("dino", "swav"):
+        assert ranks[name] == {"same_on_every_rank": True, "moved_in_epoch_0": False, "moved_in_epoch_1": True}, name
+
+
+@pytest.mark.slow  # ~40 s each on 2 busy cores: two workers import the package and train
+@pytest.mark.parametrize("mode", ["cache", "on_the_fly"])
+def test_multi_crop_trains_on_two_processes(mode, tmp_path):
+    views = sources(store(), tmp_path)[mode]
+    section = {**SMALL["dino"], "local_crops": 2, "local_crop_size": [4, 4]}
+    result = pretrain(views, tiny_params("dino", epochs=2, distributed={"nproc_per_node": 2}, dino=section))
+    assert result.summary["processes"] == 2 and result.summary["steps"] == 2 * 96 // 16
+    assert np.isfinite(result.history["loss"]).all()
 
 
 # --- the benchmark ---------------------------------------------------------------------------
