@@ -20,6 +20,7 @@ from selfsup.data.on_the_fly import OnTheFlyViews
 from selfsup.data.training_views import LocalCrops, MultiCropBatch
 from selfsup.data.view_cache import ensure_cache
 from selfsup.losses import dino_cross_entropy, multi_crop_swapped_prediction, sinkhorn
+from selfsup.methods import swav as swav_module
 from selfsup.models import float32_linear
 from selfsup.optimizer import make_optimizer
 from selfsup.train import pretrain, train_step
@@ -42,7 +43,8 @@ def store(n=100, size=8, seed=0):
 
 
 def flat_images(n=100):
-    """Image i is flat at grey level 2i: any crop of it, of any size, is flat at that level."""
+    """Image i is flat at grey level 2i: a crop of it, of any size, shows that level (and black where
+    its box leaves the image)."""
     return np.broadcast_to((2 * np.arange(n, dtype=np.uint8))[:, None, None, None], (n, 1, 8, 8)).copy()
 
 
@@ -188,6 +190,26 @@ def test_a_plain_batch_still_trains_a_multi_crop_method_on_its_global_views(meth
     batch = torch.rand(8, 2, 1, 8, 8, generator=torch.Generator().manual_seed(1))
     loss, _ = plain(batch)
     assert torch.isfinite(loss)
+
+
+def test_under_bf16_autocast_the_sharp_logits_of_every_view_stay_float32(monkeypatch):
+    """DINO's last layer and SwAV's prototype scores run in float32 for the local views too."""
+    dtypes = []
+    dino = tiny_method("dino", local_crops=3, local_crop_size=[4, 4])
+    dino.head.last_layer.register_forward_hook(lambda module, inputs, output: dtypes.append(output.dtype))
+    swav = tiny_method("swav", local_crops=3, local_crop_size=[4, 4])
+    float32_scores = swav_module.float32_linear
+
+    def recorded(x, weight):
+        dtypes.append(float32_scores(x, weight).dtype)
+        return float32_scores(x, weight)
+
+    monkeypatch.setattr(swav_module, "float32_linear", recorded)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        for method in (dino, swav):
+            loss, _ = method(multi_crop_batch())
+            assert loss.dtype == torch.float32 and torch.isfinite(loss)
+    assert dtypes == [torch.float32, torch.float32]
 
 
 # --- through the trainer ---------------------------------------------------------------------
