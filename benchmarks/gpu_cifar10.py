@@ -222,9 +222,11 @@ def pretrain_and_track(params: PretrainingParams, splits: dict[str, LabelledImag
     for epoch in range(params.epochs):
         epoch_started = time.perf_counter()
         method.train()
-        batches = views.epoch_batches(method.n_views, params.batch_size, order, device, torch.channels_last, epoch)
+        batches = views.epoch_batches(
+            method.n_views, params.batch_size, order, device, torch.channels_last, epoch, local_crops=method.local_crops
+        )
         for batch in batches:
-            loss, _ = train_step(method, optimizer, batch, use_bf16, params, step, epoch, None)
+            loss, _ = train_step(method, method, optimizer, batch, use_bf16, params, step, epoch, None)
             schedule.step()
             method.on_step_end(step, total_steps)
             step += 1

@@ -51,8 +51,9 @@ def environment_parameters() -> dict:
     return loader["parameters"]
 
 
-def row_params(row: str, budget_s: float, parameters: dict):
-    """(AugmentationParams, PretrainingParams) of a method or random-init row."""
+def row_params(row: str, budget_s: float, parameters: dict, method_params: dict | None = None):
+    """(AugmentationParams, PretrainingParams) of a method or random-init row; ``method_params``
+    override the method's own section (``pretraining.<method>``)."""
     from selfsup.config import AugmentationParams, PretrainingParams
     from selfsup.methods import METHODS
 
@@ -65,6 +66,7 @@ def row_params(row: str, budget_s: float, parameters: dict):
         pretraining.update(backbone="vit_tiny", vit_tiny={"patch_size": 4, "depth": VIT_DEPTH, "pool": "mean"})
     if method in METHODS:  # a random-init row keeps the environment's method (SimCLR)
         pretraining["method"] = method
+        pretraining[method] = {**pretraining.get(method, {}), **(method_params or {})}
     return AugmentationParams(**augmentation), PretrainingParams(**pretraining)
 
 
@@ -75,8 +77,9 @@ def peak_rss_gb() -> float:
     return float("nan")
 
 
-def run_row(row: str, budget_s: float, cache_root: Path, subset: int | None) -> dict:
-    """One row of the table, in this process; ``subset`` keeps the first images of each split (a smoke run)."""
+def run_row(row: str, budget_s: float, cache_root: Path, subset: int | None, method_params: dict | None = None) -> dict:
+    """One row of the table, in this process; ``subset`` keeps the first images of each split (a smoke run),
+    ``method_params`` override the method's own parameters."""
     from selfsup.data.idx import read_idx_pair
     from selfsup.data.view_cache import ensure_cache
     from selfsup.encoder_checkpoint import encoder_config, encoder_from_checkpoint, random_encoder
@@ -101,7 +104,7 @@ def run_row(row: str, budget_s: float, cache_root: Path, subset: int | None) -> 
         train_x = train_images.reshape(len(train_images), -1).astype(np.float32) / 255.0
         test_x = test_images.reshape(len(test_images), -1).astype(np.float32) / 255.0
     else:
-        augmentation, params = row_params(row, budget_s, environment_parameters())
+        augmentation, params = row_params(row, budget_s, environment_parameters(), method_params)
         size = augmentation.output_size or train_images.shape[2:]
         cache = ensure_cache(
             cache_root / f"views_{size[0]}x{size[1]}_{len(train_images)}",
@@ -174,10 +177,10 @@ def table(rows: list[dict], budget_s: float, other_budgets: dict[float, dict[str
     return f"Budget: {budget_s:g} s of pretraining per method.\n\n" + "\n".join(lines)
 
 
-def write_results(text: str) -> None:
+def write_results(text: str, markers: tuple[str, str] = MARKERS) -> None:
     results = ROOT / "benchmarks/RESULTS.md"
     content = results.read_text()
-    start, end = MARKERS
+    start, end = markers
     if start in content and end in content:
         before, rest = content.split(start, 1)
         content = before + start + "\n" + text + "\n" + end + rest.split(end, 1)[1]

@@ -91,6 +91,34 @@ BAD_PARAMETERS = {
         {"pretraining.backbone": "vit_tiny", "pretraining.vit_tiny.patch_size": 3},
         r"pretraining\.vit_tiny\.patch_size=3 does not divide the 8×8 views.*\[1, 2, 4, 8\]",
     ),
+    "local crops larger than the global views": BadParameter(
+        {"pretraining.method": "dino", "pretraining.dino.local_crops": 2, "pretraining.dino.local_crop_size": [8, 10]},
+        r"pretraining\.dino\.local_crop_size=\[8, 10\] is larger than the 8×8 global views",
+    ),
+    "local crops of a ViT that are not whole patches": BadParameter(
+        {
+            "pretraining.method": "swav",
+            "pretraining.backbone": "vit_tiny",
+            "pretraining.vit_tiny.patch_size": 4,
+            "pretraining.swav.local_crops": 2,
+            "pretraining.swav.local_crop_size": [6, 6],
+        },
+        r"pretraining\.swav\.local_crop_size=\[6, 6\] is not a multiple of pretraining\.vit_tiny\.patch_size=4",
+    ),
+    "inverted local crop scale": BadParameter(
+        {"pretraining.dino.local_crop_scale": [0.4, 0.05]},
+        r"pretraining\.dino\.local_crop_scale=\[0\.4, 0\.05\].*must satisfy 0\.0 < min <= max <= 1\.0",
+    ),
+    "local crop scale of zero": BadParameter(
+        {"pretraining.swav.local_crop_scale": [0.0, 0.14]},
+        r"pretraining\.swav\.local_crop_scale=\[0\.0, 0\.14\].*must satisfy 0\.0 < min",
+    ),
+    "local crop scale above one": BadParameter(
+        {"pretraining.dino.local_crop_scale": [0.5, 1.5]}, r"pretraining\.dino\.local_crop_scale=\[0\.5, 1\.5\]"
+    ),
+    "negative number of local crops": BadParameter(
+        {"pretraining.dino.local_crops": -1}, r"pretraining\.dino\.local_crops=-1.*greater than or equal to 0"
+    ),
     "batch that does not split over the processes": BadParameter(
         {"pretraining.batch_size": 33, "pretraining.distributed.nproc_per_node": 2},
         r"^pretraining: Value error, batch_size=33 is the global batch.*over the 2 processes",
@@ -387,6 +415,16 @@ def test_kedro_run_of_mae_on_the_default_cnn_stops_before_the_first_node(project
     assert result.returncode == 2, result.stderr[-2000:]
     errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
     assert len(errors) == 1 and "pretraining.method='mae' needs a ViT backbone" in errors[0]
+    assert "Running node" not in result.stderr + result.stdout
+    assert data_files(project_copy) == []
+
+
+def test_kedro_run_with_local_crops_larger_than_the_views_stops_before_the_first_node(project_copy):
+    params = "pretraining.method=dino,pretraining.dino.local_crops=2,pretraining.dino.local_crop_size=[12,12]"
+    result = kedro_run(project_copy, "--params", params)
+    assert result.returncode == 2, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "pretraining.dino.local_crop_size=[12, 12] is larger than the 8×8" in errors[0]
     assert "Running node" not in result.stderr + result.stdout
     assert data_files(project_copy) == []
 

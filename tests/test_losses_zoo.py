@@ -13,6 +13,7 @@ from selfsup.losses import (
     info_nce,
     masked_mse,
     masked_token_cross_entropy,
+    multi_crop_swapped_prediction,
     negative_cosine,
     normalized_mse,
     sinkhorn,
@@ -360,3 +361,33 @@ def test_masked_losses_without_a_hidden_patch_are_zero_with_a_zero_gradient():
         assert loss.item() == 0.0
         (gradient,) = torch.autograd.grad(loss, inputs)
         assert torch.equal(gradient, torch.zeros_like(gradient))
+
+
+def multi_crop_swapped_prediction_reference(scores, codes, temperature):
+    """Σ over coded views i of the mean over views v ≠ i of ℓ(z_v, q_i), divided by the coded views."""
+
+    def cross_entropy(q_rows, z_rows):
+        total = 0.0
+        for q, z in zip(q_rows.detach(), z_rows):
+            exps = [torch.exp(z[k] / temperature) for k in range(len(z))]
+            total = total - sum(q[k] * torch.log(exps[k] / sum(exps)) for k in range(len(z)))
+        return total / len(z_rows)
+
+    total = 0.0
+    for i in range(len(codes)):
+        others = [v for v in range(len(scores)) if v != i]
+        total = total + sum(cross_entropy(codes[i], scores[v]) for v in others) / len(others)
+    return total / len(codes)
+
+
+@pytest.mark.parametrize("batch", [2, 8])
+@pytest.mark.parametrize("n_views", [2, 3, 6])
+def test_multi_crop_swapped_prediction_matches_reference(batch, n_views):
+    """Codes of the two global views, predicted from every other view; two views are SwAV's plain swap."""
+    scores = [randn(batch, 5, seed=batch * 10 + v) for v in range(n_views)]
+    codes = [torch.softmax(randn(batch, 5, seed=batch * 10 + 50 + v), dim=1).detach() for v in range(2)]
+    fast = multi_crop_swapped_prediction(scores, codes, 0.1)
+    slow = multi_crop_swapped_prediction_reference(scores, codes, 0.1)
+    assert_same_values_and_gradients(fast, slow, scores)
+    if n_views == 2:
+        assert torch.equal(fast, swapped_prediction(*scores, *codes, 0.1))

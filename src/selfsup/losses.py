@@ -237,11 +237,28 @@ def swapped_prediction(
 
     ℓ(z_t, q_s) = −Σ_k q_s(k) log softmax(z_t·c / τ)(k), averaged over the batch and the two swaps.
     """
+    return multi_crop_swapped_prediction([scores1, scores2], [codes1, codes2], temperature)
 
-    def cross_entropy(codes: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-        return -(codes.detach() * F.log_softmax(scores / temperature, dim=1)).sum(dim=1).mean()
 
-    return (cross_entropy(codes1, scores2) + cross_entropy(codes2, scores1)) / 2
+@in_float32
+def multi_crop_swapped_prediction(
+    scores: Sequence[torch.Tensor], codes: Sequence[torch.Tensor], temperature: float
+) -> torch.Tensor:
+    """SwAV's swapped prediction over multi-crop views (Caron et al., 2020).
+
+    ``codes[i]`` are the codes of view i (the global views come first; local views get none);
+    each is the (constant) target of the scores of every other view, ℓ averaged over those
+    views, then over the coded views.
+    """
+
+    def cross_entropy(target: torch.Tensor, view_scores: torch.Tensor) -> torch.Tensor:
+        return -(target.detach() * F.log_softmax(view_scores / temperature, dim=1)).sum(dim=1).mean()
+
+    per_code = [
+        sum(cross_entropy(target, s) for v, s in enumerate(scores) if v != i) / (len(scores) - 1)
+        for i, target in enumerate(codes)
+    ]
+    return sum(per_code) / len(codes)
 
 
 @in_float32

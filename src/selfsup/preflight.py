@@ -2,7 +2,7 @@
 
 The schemas in ``selfsup.config`` check each value on its own. Some values are
 only wrong given another stage's value or the data: a ViT patch larger than the
-views, a batch larger than the training set (the last partial batch is
+views, local crops larger than the global views, a batch larger than the training set (the last partial batch is
 dropped), a kNN k larger than the labelled training set, a label fraction that
 leaves a class without an example. The dataset's outline (headers, shapes, file
 lists; no decoding) answers those in well under a second.
@@ -10,7 +10,14 @@ lists; no decoding) answers those in well under a second.
 
 from __future__ import annotations
 
-from selfsup.config import SCHEMAS, AugmentationParams, EvaluationParams, PretrainingParams, validate
+from selfsup.config import (
+    SCHEMAS,
+    AugmentationParams,
+    EvaluationParams,
+    MultiCropParams,
+    PretrainingParams,
+    validate,
+)
 from selfsup.config.names import VIT_BACKBONES, VIT_METHODS
 from selfsup.data.sources import DatasetOutline, outline_image_set
 from selfsup.errors import ParameterError
@@ -46,6 +53,7 @@ def check_run(
     if pretraining is not None:
         view_size = tuple(augmentation.output_size or outline.image_size) if augmentation else outline.image_size
         _check_backbone(pretraining, view_size)
+        _check_local_crops(pretraining, view_size)
         if pretraining.batch_size > outline.n_train:
             raise ParameterError(
                 f"pretraining.batch_size={pretraining.batch_size} is larger than the {outline.n_train} "
@@ -77,6 +85,28 @@ def _check_backbone(pretraining: PretrainingParams, view_size: tuple[int, int]) 
             f"pretraining.{backbone}.patch_size={patch} does not divide the {views}: the pixels past the "
             f"last whole patch would never be seen; use one of {divisors} or change augmentation.output_size"
         )
+
+
+def _check_local_crops(pretraining: PretrainingParams, view_size: tuple[int, int]) -> None:
+    """The method's local crops (multi-crop) are smaller than its global views and, on a ViT, whole patches."""
+    method, backbone = pretraining.method, pretraining.backbone
+    section = getattr(pretraining, method)
+    if not isinstance(section, MultiCropParams) or not section.local_crops:
+        return
+    name, size = f"pretraining.{method}.local_crop_size", list(section.local_crop_size)
+    if size[0] > view_size[0] or size[1] > view_size[1]:
+        raise ParameterError(
+            f"{name}={size} is larger than the {view_size[0]}×{view_size[1]} global views "
+            f"(augmentation.output_size, else the image size); local crops are the small views: lower it to at "
+            f"most {list(view_size)} (or set pretraining.{method}.local_crops to 0)"
+        )
+    if backbone in VIT_BACKBONES:
+        patch = getattr(pretraining, backbone).patch_size
+        if any(side % patch for side in size):
+            raise ParameterError(
+                f"{name}={size} is not a multiple of pretraining.{backbone}.patch_size={patch}: the pixels past "
+                "the last whole patch would never be seen"
+            )
 
 
 def _check_evaluation(evaluation: EvaluationParams, outline: DatasetOutline) -> None:

@@ -34,10 +34,11 @@ from selfsup import distributed
 from selfsup.checkpoint import CheckpointFolder, checkpoint_folder, resume, save_state
 from selfsup.collapse import MONITOR_EVERY_STEPS, collapse_verdict, measure_spread
 from selfsup.config import PretrainingParams
-from selfsup.data.training_views import TrainingViews
+from selfsup.data.training_views import Batch, TrainingViews, global_views
 from selfsup.devices import autocast, resolve_device, uses_bf16
 from selfsup.encoder_checkpoint import encoder_checkpoint, encoder_config
 from selfsup.methods import build_method
+from selfsup.methods.base import Method
 from selfsup.models import build_encoder
 from selfsup.optimizer import make_optimizer
 from selfsup.schedule import StepPlan
@@ -78,27 +79,31 @@ def seed_everything(seed: int) -> None:
 
 def train_step(
     model: torch.nn.Module,
+    method: Method,
     optimizer: torch.optim.Optimizer,
-    batch: torch.Tensor,
+    batch: Batch,
     bf16: bool,
     params: PretrainingParams,
     step: int,
     epoch: int,
     folder: CheckpointFolder | None,
 ) -> tuple[float, dict]:
-    """One optimizer step; the global batch's mean loss. A non-finite loss stops before the update."""
+    """One optimizer step of ``model``, ``method`` itself or a wrapper of it (DDP, ``torch.compile``); the
+    global batch's mean loss. A non-finite loss stops before the update."""
+    device = global_views(batch).device
     try:
-        with autocast(batch.device, bf16):
+        with autocast(device, bf16):
             loss, logs = model(batch)
         loss_value = distributed.mean_over_ranks(loss.detach().float()).item()
         if not math.isfinite(loss_value):
             raise diverged(loss_value, step, epoch, params, folder)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        method.before_optimizer_step(epoch)
         optimizer.step()
     except RuntimeError as exc:
         if is_out_of_memory(exc):
-            raise out_of_memory(exc, step, params, batch.device) from None
+            raise out_of_memory(exc, step, params, device) from None
         raise
     return loss_value, logs
 
@@ -162,6 +167,7 @@ class _Trainer:
             self.memory_format,
             progress.epoch,
             skip=progress.step_in_epoch,
+            local_crops=self.method.local_crops,
         )
         for batch in batches:
             stopped_by = self._step(batch, clock, bf16)
@@ -177,11 +183,13 @@ class _Trainer:
         self._save(clock, self.batch_order.get_state())
         return None
 
-    def _step(self, batch: torch.Tensor, clock: _Clock, bf16: bool) -> str | None:
+    def _step(self, batch: Batch, clock: _Clock, bf16: bool) -> str | None:
         """One training step and its history row; why to stop after it, or None to go on."""
         progress, params = self.progress, self.params
         step = progress.step
-        loss, logs = train_step(self.model, self.optimizer, batch, bf16, params, step, progress.epoch, self.folder)
+        loss, logs = train_step(
+            self.model, self.method, self.optimizer, batch, bf16, params, step, progress.epoch, self.folder
+        )
         lr = self.optimizer.param_groups[0]["lr"]
         self.schedule.step()
         self.method.on_step_end(step, self.plan.total_steps)
@@ -196,7 +204,7 @@ class _Trainer:
             elapsed = distributed.from_rank_zero(elapsed, self.device)
         stopped_by = self.plan.after_step(progress.step, elapsed)
         if progress.step % MONITOR_EVERY_STEPS == 0 or stopped_by:
-            progress.spreads.append((step, measure_spread(self.method.encoder, batch[:, 0])))
+            progress.spreads.append((step, measure_spread(self.method.encoder, global_views(batch)[:, 0])))
             progress.records[-1]["embedding_std"] = progress.spreads[-1][1]
         return stopped_by
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from math import factorial
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, PositiveInt, field_validator, model_validator
 
-from selfsup.config.base import StrictParams
+from selfsup.config.base import StrictParams, check_range
 
 
 class SimCLRParams(StrictParams):
@@ -65,7 +65,23 @@ class VICRegParams(StrictParams):
     hidden_dim: int = Field(512, ge=1)
 
 
-class DINOParams(StrictParams):
+class MultiCropParams(StrictParams):
+    """Multi-crop (Caron et al., 2020), for DINO and SwAV: ``local_crops`` small views of each image
+    besides its two global views, cut from the image with the augmentation's operations, at their own
+    size and crop scale."""
+
+    local_crops: int = Field(0, ge=0)  # 0: the two global views only
+    local_crop_size: tuple[PositiveInt, PositiveInt] = (8, 8)  # (h, w); at most the global views' size
+    local_crop_scale: tuple[float, float] = (0.05, 0.4)  # the fraction of the image's area a local crop covers
+
+    @field_validator("local_crop_scale")
+    @classmethod
+    def _scale_range(cls, scale: tuple[float, float]) -> tuple[float, float]:
+        check_range("local_crop_scale", scale, 0.0, 1.0)
+        return scale
+
+
+class DINOParams(MultiCropParams):
     out_dim: int = Field(1024, ge=1)
     hidden_dim: int = Field(512, ge=1)
     bottleneck_dim: int = Field(256, ge=1)
@@ -76,15 +92,18 @@ class DINOParams(StrictParams):
     teacher_temperature: float = Field(0.07, gt=0)
     teacher_warmup_fraction: float = Field(0.3, ge=0, le=1)
     center_momentum: float = Field(0.9, ge=0, lt=1)
+    freeze_last_layer_epochs: int = Field(1, ge=0)  # the head's last layer gets no update in these first epochs
 
 
-class SwAVParams(StrictParams):
+class SwAVParams(MultiCropParams):
     temperature: float = Field(0.1, gt=0)
     n_prototypes: int = Field(100, ge=2)
     sinkhorn_epsilon: float = Field(0.05, gt=0)
     sinkhorn_iterations: int = Field(3, ge=1)
     projection_dim: int = Field(128, ge=1)
     hidden_dim: int = Field(512, ge=1)
+    freeze_prototypes_epochs: int = Field(1, ge=0)  # the prototypes get no update in these first epochs
+    local_crop_scale: tuple[float, float] = (0.05, 0.14)  # the paper's, beside global crops of (0.14, 1)
 
 
 class MAEParams(StrictParams):

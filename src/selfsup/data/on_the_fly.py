@@ -36,17 +36,21 @@ from selfsup.augment import augment_batch, to_uint8
 from selfsup.config import AugmentationParams
 from selfsup.data.cache_key import cache_key
 from selfsup.data.store import channel_stats
-from selfsup.data.training_views import by_file, prefetched
+from selfsup.data.training_views import (
+    Batch,
+    LocalCrops,
+    MultiCropBatch,
+    TrainingImages,
+    batch_seed,
+    by_file,
+    in_memory_format,
+    prefetched,
+)
 
 PLAN_FILE = "on_the_fly.json"
 POSITIONS_FILE = "on_the_fly_positions.npy"
 # Images whose views give the encoder's input statistics.
 STATS_SAMPLE_IMAGES = 4096
-
-
-def batch_seed(seed: int, epoch: int, step: int, rank: int = 0) -> int:
-    """The augmentation seed of one rank's batch: independent streams per (epoch, step, rank)."""
-    return int(np.random.SeedSequence([seed, epoch, step, rank]).generate_state(1, np.uint64)[0] >> 1)
 
 
 @dataclass(frozen=True, eq=False)
@@ -97,16 +101,13 @@ class OnTheFlyViews:
         per_view = max(1, (height // patch_size) * (width // patch_size))
         return self.sample(math.ceil(patches / per_view), 1, seed=seed)
 
-    def gather(self, rows: np.ndarray) -> torch.Tensor:
-        """uint8 (B, C, H, W) of training images ``rows`` (indices into ``positions``), on the CPU.
+    @functools.cached_property
+    def source(self) -> TrainingImages:
+        return TrainingImages(self.images, self.positions, self.params)
 
-        Reads the memory map in ascending order (one pass over the file), then restores ``rows``' order.
-        """
-        wanted = self.positions[rows]
-        order = np.argsort(wanted, kind="stable")
-        data = np.empty((len(wanted), *self.images.shape[1:]), dtype=np.uint8)
-        data[order] = self.images[wanted[order]]
-        return torch.from_numpy(data)
+    def gather(self, rows: np.ndarray) -> torch.Tensor:
+        """uint8 (B, C, H, W) of training images ``rows`` (indices into ``positions``), on the CPU."""
+        return self.source.gather(rows)
 
     def generate(self, images: torch.Tensor, n_views: int, generator: torch.Generator) -> torch.Tensor:
         """float (B, n_views, C, h, w) in [0, 1]: ``n_views`` independent views of each uint8 image,
@@ -124,12 +125,14 @@ class OnTheFlyViews:
         memory_format: torch.memory_format,
         epoch: int,
         skip: int = 0,
-    ) -> Iterator[torch.Tensor]:
+        local_crops: LocalCrops | None = None,
+    ) -> Iterator[Batch]:
         """The epoch order comes from ``generator`` (as in cache mode); each batch's uint8
         images are read from the store on a background thread, moved to ``device`` and
         augmented there with a generator seeded by ``(augmentation.seed, epoch, step,
-        rank)``, so a resumed epoch (``skip``) regenerates the same views. On CUDA the
-        next batch is augmented on a side stream while the current one trains.
+        rank)``, so a resumed epoch (``skip``) regenerates the same views; local crops
+        are drawn from the same generator after the global views. On CUDA the next
+        batch is augmented on a side stream while the current one trains.
         """
         first, share = distributed.batch_share(batch_size)
         rank = distributed.rank()
@@ -137,7 +140,7 @@ class OnTheFlyViews:
         cuda = device.type == "cuda"
         side = torch.cuda.Stream(device) if cuda else None
 
-        def make(step: int) -> tuple[torch.Tensor, torch.cuda.Event | None]:
+        def make(step: int) -> tuple[Batch, torch.cuda.Event | None]:
             start = step * batch_size + first
             images = self.gather(order[start : start + share])
             if cuda:
@@ -145,17 +148,19 @@ class OnTheFlyViews:
             with torch.cuda.stream(side) if cuda else nullcontext():
                 images = images.to(device, non_blocking=True)
                 views_rng = torch.Generator(device).manual_seed(batch_seed(self.params.seed, epoch, step, rank))
-                views = self.generate(images, n_views, views_rng)
-                b, v = views.shape[:2]
-                flat = views.flatten(0, 1).contiguous(memory_format=memory_format)
+                batch = in_memory_format(self.generate(images, n_views, views_rng), memory_format)
+                if local_crops is not None:
+                    local = self.source.local_views(images, local_crops, views_rng)
+                    batch = MultiCropBatch(batch, in_memory_format(local, memory_format))
                 ready = side.record_event() if cuda else None
-            return flat.view(b, v, *flat.shape[1:]), ready
+            return batch, ready
 
         for batch, ready in prefetched(make, iter(range(skip, len(self) // batch_size))):
             if ready is not None:
                 current = torch.cuda.current_stream(device)
                 current.wait_event(ready)
-                batch.record_stream(current)
+                for views in batch if isinstance(batch, MultiCropBatch) else (batch,):
+                    views.record_stream(current)
             yield batch
 
     def sample(self, n_images: int, n_views: int, seed: int | None = None) -> np.ndarray:

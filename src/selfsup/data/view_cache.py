@@ -1,7 +1,8 @@
 """The view cache: K pre-computed augmented views per image, keyed by content.
 
-Layout of a cache folder: ``views.npy`` (uint8 N×K×C×H×W) and ``meta.json``
-(key, shape, parameters). ``meta.json`` is written last and removed first, so a
+Layout of a cache folder: ``views.npy`` (uint8 N×K×C×H×W), ``positions.npy``
+(the training rows of the image store the views are of, for local crops) and
+``meta.json`` (key, shape, parameters). ``meta.json`` is written last and removed first, so a
 build that was interrupted is never mistaken for a complete cache.
 """
 
@@ -21,11 +22,13 @@ from selfsup.config import AugmentationParams
 from selfsup.data.cache_key import cache_key
 from selfsup.data.cached_views import CachedViews
 from selfsup.data.on_the_fly import OnTheFlyPlan, OnTheFlyViews, open_plan, remove_plan, save_plan
+from selfsup.data.training_views import TrainingImages
 from selfsup.resources import check_free_space
 
 logger = logging.getLogger(__name__)
 
 VIEWS_FILE = "views.npy"
+POSITIONS_FILE = "positions.npy"
 META_FILE = "meta.json"
 
 
@@ -33,28 +36,32 @@ META_FILE = "meta.json"
 class ViewCache:
     views: np.ndarray  # uint8 (N, K, C, H, W), usually memory-mapped
     key: str
+    positions: np.ndarray  # the rows of the image store the views are of
+    params: AugmentationParams
 
     @property
     def views_per_image(self) -> int:
         return self.views.shape[1]
 
     def bind(self, images: np.ndarray) -> CachedViews:
-        """The views to train on, as ``OnTheFlyPlan.bind`` gives them; cached views need no ``images``."""
-        return CachedViews(self.views, self.key)
+        """The views to train on, as ``OnTheFlyPlan.bind`` gives them; ``images`` (the store) only serves
+        local crops."""
+        return CachedViews(self.views, self.key, TrainingImages(images, self.positions, self.params))
 
 
 def open_cache(directory: str | Path) -> ViewCache | None:
     """The complete cache in ``directory``, or None when absent or incomplete."""
     directory = Path(directory)
-    meta_path, views_path = directory / META_FILE, directory / VIEWS_FILE
-    if not meta_path.exists() or not views_path.exists():
+    meta_path, views_path, positions_path = directory / META_FILE, directory / VIEWS_FILE, directory / POSITIONS_FILE
+    if not meta_path.exists() or not views_path.exists() or not positions_path.exists():
         return None
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     views = np.load(views_path, mmap_mode="r")
     if list(views.shape) != meta["shape"]:
         logger.warning("View cache %s has shape %s, expected %s: ignoring it", views_path, views.shape, meta["shape"])
         return None
-    return ViewCache(views, meta["key"])
+    positions = np.load(positions_path, allow_pickle=False)
+    return ViewCache(views, meta["key"], positions, AugmentationParams.model_validate(meta["params"]))
 
 
 def ensure_cache(
@@ -96,6 +103,8 @@ def _build(directory: Path, images: np.ndarray, positions: np.ndarray, params: A
                 bar.update(rows.stop - rows.start)
         out.flush()
         del out
+    with atomic_path(directory / POSITIONS_FILE) as tmp, open(tmp, "wb") as file:
+        np.save(file, np.asarray(positions, dtype=np.int64), allow_pickle=False)
     meta = {"key": key, "shape": list(shape), "params": params.model_dump(mode="json")}
     atomic_write_text(directory / META_FILE, json.dumps(meta, indent=2))
 

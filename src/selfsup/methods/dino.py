@@ -1,4 +1,8 @@
-"""DINO (Caron et al., 2021): self-distillation to a momentum teacher, with centring and sharpening."""
+"""DINO (Caron et al., 2021): self-distillation to a momentum teacher, with centring and sharpening.
+
+With multi-crop (``local_crops``) the student sees every view, the teacher only the two
+global ones; the head's last layer gets no update in the first ``freeze_last_layer_epochs``.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from selfsup.config import DINOParams
+from selfsup.data.training_views import Batch, every_view
 from selfsup.distributed import gather
 from selfsup.losses import dino_cross_entropy
-from selfsup.methods.base import Method
+from selfsup.methods.base import Method, drop_gradients, local_crops_of
 from selfsup.methods.momentum import cosine_momentum, ema_update, momentum_copy
 from selfsup.models import Encoder, float32_linear
 
@@ -71,6 +76,7 @@ class DINO(Method):
         )
         self.teacher_encoder = momentum_copy(encoder)
         self.teacher_head = momentum_copy(self.head)
+        self.local_crops = local_crops_of(params)
         self.register_buffer("center", torch.zeros(1, params.out_dim))
         self.teacher_temperature = self._teacher_temperature(0.0)
         self._teacher_mean: torch.Tensor | None = None
@@ -87,19 +93,31 @@ class DINO(Method):
     def set_extra_state(self, state: dict) -> None:
         self.teacher_temperature = state["teacher_temperature"]
 
-    def views(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return batch[:, 0], batch[:, 1]
+    def views(self, batch: Batch) -> tuple[torch.Tensor, ...]:
+        """The two global views, then the local views."""
+        return every_view(batch)
 
-    def loss(self, inputs: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        both = torch.cat(inputs)
-        student = self.head(self.encoder(both))
+    def loss(self, inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, dict[str, float]]:
+        global_views, local_views = torch.cat(inputs[:2]), inputs[2:]
+        features = self.encoder(global_views)
+        if local_views:  # another size: its own encoder pass; one head pass, so BN sees every view
+            features = torch.cat([features, self.encoder(torch.cat(local_views))])
+        student = self.head(features)
         with torch.no_grad():
-            teacher = self.teacher_head(self.teacher_encoder(both))
+            teacher = self.teacher_head(self.teacher_encoder(global_views))
         loss = dino_cross_entropy(
-            student.chunk(2), teacher.chunk(2), self.center, self.params.student_temperature, self.teacher_temperature
+            student.split(len(inputs[0])),
+            teacher.chunk(2),
+            self.center,
+            self.params.student_temperature,
+            self.teacher_temperature,
         )
         self._teacher_mean = gather(teacher).float().mean(dim=0, keepdim=True)  # the global batch's, on every rank
         return loss, {"teacher_temperature": self.teacher_temperature}
+
+    def before_optimizer_step(self, epoch: int) -> None:
+        if epoch < self.params.freeze_last_layer_epochs:
+            drop_gradients(self.head.last_layer.parameters())
 
     def on_step_end(self, step: int, total_steps: int) -> None:
         momentum = cosine_momentum(self.params.momentum, step, total_steps)

@@ -1,4 +1,8 @@
-"""SwAV (Caron et al., 2020): swapped prediction of equal-partition prototype codes."""
+"""SwAV (Caron et al., 2020): swapped prediction of equal-partition prototype codes.
+
+With multi-crop (``local_crops``) only the two global views get codes, and every other
+view predicts each; the prototypes get no update in the first ``freeze_prototypes_epochs``.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from selfsup.config import SwAVParams
-from selfsup.losses import sinkhorn, swapped_prediction
-from selfsup.methods.base import Method
+from selfsup.data.training_views import Batch, every_view
+from selfsup.losses import multi_crop_swapped_prediction, sinkhorn
+from selfsup.methods.base import Method, drop_gradients, local_crops_of
 from selfsup.models import Encoder, ProjectionHead, float32_linear
 
 
@@ -21,23 +26,32 @@ class SwAV(Method):
         self.projector = ProjectionHead(encoder.feature_dim, params.hidden_dim, params.projection_dim)
         self.prototypes = nn.Linear(params.projection_dim, params.n_prototypes, bias=False)
         self.normalise_prototypes()
+        self.local_crops = local_crops_of(params)
 
     @torch.no_grad()
     def normalise_prototypes(self) -> None:
         """Project every prototype back onto the unit sphere, so scores are cosines."""
         self.prototypes.weight.copy_(F.normalize(self.prototypes.weight, dim=1))
 
-    def views(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return batch[:, 0], batch[:, 1]
+    def views(self, batch: Batch) -> tuple[torch.Tensor, ...]:
+        """The two global views, then the local views."""
+        return every_view(batch)
 
-    def loss(self, inputs: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-        z = F.normalize(self.projector(self.encoder(torch.cat(inputs))), dim=1)
-        scores1, scores2 = float32_linear(z, self.prototypes.weight).chunk(2)  # cosines / 0.1: not in bf16
+    def loss(self, inputs: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, dict[str, float]]:
+        features = self.encoder(torch.cat(inputs[:2]))
+        if len(inputs) > 2:  # local views: another size, their own encoder pass
+            features = torch.cat([features, self.encoder(torch.cat(inputs[2:]))])
+        z = F.normalize(self.projector(features), dim=1)
+        scores = float32_linear(z, self.prototypes.weight).split(len(inputs[0]))  # cosines / 0.1: not in bf16
         p = self.params
-        codes1 = sinkhorn(scores1, p.sinkhorn_epsilon, p.sinkhorn_iterations)
-        codes2 = sinkhorn(scores2, p.sinkhorn_epsilon, p.sinkhorn_iterations)
-        loss = swapped_prediction(scores1, scores2, codes1, codes2, p.temperature)
-        return loss, {}
+        codes = [sinkhorn(s, p.sinkhorn_epsilon, p.sinkhorn_iterations) for s in scores[:2]]
+        return multi_crop_swapped_prediction(scores, codes, p.temperature), {}
+
+    def before_optimizer_step(self, epoch: int) -> None:
+        if epoch < self.params.freeze_prototypes_epochs:
+            drop_gradients(self.prototypes.parameters())
 
     def on_step_end(self, step: int, total_steps: int) -> None:
-        self.normalise_prototypes()
+        # Frozen, they were not updated and are still unit vectors; normalising again would move them by rounding.
+        if self.prototypes.weight.grad is not None:
+            self.normalise_prototypes()
