@@ -32,6 +32,7 @@ from selfsup.schedule import warmup_cosine
 logger = logging.getLogger(__name__)
 
 EVAL_BATCH = 512
+CALIBRATION_STEPS = 10  # with a time budget, the steps timed before the schedule's length is set
 
 
 def finetune_key(fraction: float) -> str:
@@ -104,12 +105,16 @@ def finetune(
     batches = _batches(len(train_images), min(params.batch_size, len(train_images)), generator)
     model.train()
     start, steps, stopped_by, loss = time.perf_counter(), 0, "steps", torch.tensor(float("nan"))
+    planned = params.steps
     for step in range(params.steps):
-        if budget_s is not None and time.perf_counter() - start > budget_s:
+        elapsed = time.perf_counter() - start
+        if budget_s is not None and step == CALIBRATION_STEPS:  # plan the cosine to end with the budget
+            planned = max(step + 1, min(params.steps, int(budget_s * step / elapsed)))
+        if step >= planned or (budget_s is not None and elapsed > budget_s):
             stopped_by = "time_budget"
             break
         for group, base_lr in zip(optimizer.param_groups, base_lrs):
-            group["lr"] = base_lr * warmup_cosine(step, 0, params.steps)
+            group["lr"] = base_lr * warmup_cosine(step, 0, planned)
         positions = next(batches)
         views = augment_batch(torch.from_numpy(train_images[positions]), augmentation, generator, size)
         loss = F.cross_entropy(model(views.to(device)), targets[positions].to(device))
