@@ -39,7 +39,7 @@ def test_gradcam_of_the_tiny_run_marks_where_each_query_resembles_its_neighbour(
     assert len(figure.axes) == 3 * 4 and len(figure.axes[1].images) == 2  # the image and its map over it
 
 
-@pytest.mark.slow  # a whole tiny ViT run, report included: about 40 s on 2 busy cores
+@pytest.mark.slow  # a whole tiny ViT run, report included: 8 minutes on the 2 heavily shared cores here
 def test_a_vit_run_reports_each_heads_cls_attention(tmp_path, tiny_parameters):
     tiny_parameters["pretraining"].update(backbone="vit_tiny")
     tiny_parameters["pretraining"]["vit_tiny"] = {"patch_size": 2, "depth": 2}
