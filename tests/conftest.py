@@ -21,6 +21,7 @@ TINY_RUN_PARAMETERS = {
     "augmentation": {"views_per_image": 2, "batch_size": 256},
     "pretraining": {"epochs": 2, "batch_size": 64, "warmup_epochs": 0, "small_cnn": {"widths": [8, 16]}},
     "evaluation": {"knn_k": [5], "label_fractions": [0.1]},
+    "finetune": {"steps": 10, "batch_size": 32},
     "reporting": {"embedding_plot_points": 200},
 }
 
@@ -40,6 +41,7 @@ def tiny_parameters(tmp_path) -> dict:
     parameters["pretraining"].update(epochs=1, batch_size=64, warmup_epochs=0)
     parameters["pretraining"]["small_cnn"] = {"widths": [8, 16]}
     parameters["evaluation"].update(knn_k=[5], label_fractions=[0.1])
+    parameters["finetune"].update(steps=10, batch_size=32)
     parameters["reporting"].update(embedding_plot_points=50)
     return parameters
 

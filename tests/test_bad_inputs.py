@@ -28,7 +28,7 @@ from tests.conftest import base_parameters
 from tests.pipelines.test_stages import catalog_for
 from tests.test_readers import corrupt_png, save_image, truncated_jpeg, write_idx
 
-ALL_STAGES = {"ingestion", "augmentation", "pretraining", "feature_extraction", "evaluation", "reporting"}
+ALL_STAGES = {"ingestion", "augmentation", "pretraining", "feature_extraction", "finetune", "evaluation", "reporting"}
 
 
 def with_changes(changes: dict) -> dict:
@@ -140,6 +140,16 @@ BAD_PARAMETERS = {
     ),
     "misspelt parameter": BadParameter(
         {"pretraining.lerning_rate": 0.1}, r"pretraining\.lerning_rate=0\.1.*Extra inputs are not permitted"
+    ),
+    "fine-tuning without steps": BadParameter({"finetune.steps": 0}, r"finetune\.steps=0.*greater than or equal to 1"),
+    "encoder learning faster than its head": BadParameter(
+        {"finetune.encoder_lr_scale": 2}, r"finetune\.encoder_lr_scale=2.*less than or equal to 1"
+    ),
+    "fine-tuning batch of one": BadParameter(
+        {"finetune.batch_size": 1}, r"finetune\.batch_size=1.*greater than or equal to 2"
+    ),
+    "zero fine-tuning budget": BadParameter(
+        {"finetune.time_budget_s": 0}, r"finetune\.time_budget_s=0.*greater than 0"
     ),
     "inverted crop scale": BadParameter(
         {"augmentation.crop_scale": [0.9, 0.2]}, r"augmentation\.crop_scale must satisfy.*\[0\.9, 0\.2\]"

@@ -122,3 +122,16 @@ def test_the_report_lists_every_resolved_parameter_as_params_takes_it():
         "t", {**METRICS, "run": {**METRICS["run"], "environment": "cifar10"}}, {}, parameters, {}, {}, False
     )
     assert "<th>augmentation.output_size</th><td>[24, 24]</td>" in page and "kedro run --env cifar10" in page
+
+
+def test_the_metrics_table_shows_fine_tuning_for_the_encoders_and_a_dash_for_raw_pixels():
+    finetuned = {
+        **METRICS,
+        "ssl": {**METRICS["ssl"], "finetune_1pct": 0.91},
+        "random_init": {**METRICS["random_init"], "finetune_1pct": 0.62},
+    }
+    page = render_html("t", finetuned, {}, {}, {}, {}, False)
+    assert "<th>finetune_1pct</th>" in page and "raw pixels have no encoder" in page
+    assert '<tr class="raw_pixels"><th>raw pixels</th><td>0.800</td><td>0.850</td><td>–</td></tr>' in page
+    assert "<td>0.910</td>" in page and "<td>0.620</td>" in page
+    assert "raw pixels have no encoder" not in render_html("t", METRICS, {}, {}, {}, {}, False)

@@ -23,6 +23,7 @@ FIGURES = (
     "collapse_monitor",
     "embedding_map",
     "retrieval_grid",
+    "saliency_maps",
     "confusion_matrix",
     "cluster_montage",
     "augmentation_preview",
@@ -32,6 +33,17 @@ CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 
 def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
+
+
+def test_the_finetune_stage_joins_the_encoders_rows_of_metrics(tiny_run):
+    reporting = tiny_run / "data" / "08_reporting"
+    metrics = json.loads((reporting / "metrics.json").read_text())
+    for row in ("ssl", "random_init"):
+        assert 0.0 <= metrics[row]["finetune_10pct"] <= 1.0
+        assert metrics["finetune_runs"][row]["finetune_10pct"]["steps"] == 10
+    assert not any(key.startswith("finetune_") for key in metrics["raw_pixels"])
+    stage = json.loads((reporting / "finetune_metrics.json").read_text())
+    assert stage["ssl"] == {"finetune_10pct": metrics["ssl"]["finetune_10pct"]}
 
 
 def test_report_files_hold_every_figure(tiny_run):
@@ -78,9 +90,16 @@ def test_report_renders_in_headless_chromium(tiny_run, tmp_path):
             "raw pixels",
             "random-init encoder",
         ]
+        header = [cell.text for cell in rows[0].find_elements(By.TAG_NAME, "th")][1:]
+        assert "finetune_10pct" in header
         for row in rows[1:]:
-            cells = [cell.text for cell in row.find_elements(By.TAG_NAME, "td")]
-            assert cells and all(0.0 <= float(text) <= 1.0 for text in cells)
+            cells = dict(zip(header, [cell.text for cell in row.find_elements(By.TAG_NAME, "td")]))
+            raw_pixels = row.get_attribute("class") == "raw_pixels"
+            for key, text in cells.items():
+                if raw_pixels and key.startswith("finetune_"):
+                    assert text == "–"  # no encoder to fine-tune
+                else:
+                    assert 0.0 <= float(text) <= 1.0, key
         for name in FIGURES:
             image = driver.find_element(By.CSS_SELECTOR, f"figure#fig-{name} img")
             width, height, complete = driver.execute_script(
@@ -203,6 +222,7 @@ PIPELINES = (
     "augmentation",
     "pretraining",
     "feature_extraction",
+    "finetune",
     "evaluation",
     "reporting",
     "compare",

@@ -20,6 +20,7 @@ from selfsup.pipelines import (
     augmentation,
     evaluation,
     feature_extraction,
+    finetune,
     ingestion,
     pretraining,
     reporting,
@@ -38,6 +39,7 @@ def catalog_for(tmp_path, parameters: dict) -> DataCatalog:
         "training_summary": JSONDataset(filepath=str(tmp_path / "training_summary.json")),
         "features": ParquetDataset(filepath=str(tmp_path / "features.parquet")),
         "random_init_features": ParquetDataset(filepath=str(tmp_path / "random_init_features.parquet")),
+        "finetune_metrics": JSONDataset(filepath=str(tmp_path / "finetune_metrics.json")),
         "metrics": JSONDataset(filepath=str(tmp_path / "metrics.json")),
         "metrics_history": JSONDataset(filepath=str(tmp_path / "metrics_history.json"), version=Version(None, None)),
         "test_predictions": ParquetDataset(filepath=str(tmp_path / "test_predictions.parquet")),
@@ -96,10 +98,15 @@ def test_each_stage_runs_alone_on_the_previous_outputs(run_stage, tmp_path):
     assert len(features) == 1797 and list(features.columns[:3]) == ["id", "split", "label"]
     assert features["f000"].dtype == np.float32 and features.shape[1] == 3 + 16
 
+    run_stage(finetune)
     catalog = run_stage(evaluation)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    for row in ("ssl", "raw_pixels", "random_init"):
-        assert set(metrics[row]) == {"knn_k5", "linear", "linear_10pct", "kmeans_nmi", "kmeans_ari", "kmeans_acc"}
+    protocol = {"knn_k5", "linear", "linear_10pct", "kmeans_nmi", "kmeans_ari", "kmeans_acc"}
+    assert set(metrics["raw_pixels"]) == protocol  # fine-tuning needs an encoder
+    for row in ("ssl", "random_init"):
+        assert set(metrics[row]) == protocol | {"finetune_10pct"}
+        assert 0.0 <= metrics[row]["finetune_10pct"] <= 1.0
+        assert metrics["finetune_runs"][row]["finetune_10pct"]["steps"] == 10
     assert metrics["run"]["method"] == "simclr"
 
     predictions = catalog.load("test_predictions")
@@ -117,6 +124,7 @@ def test_each_stage_runs_alone_on_the_previous_outputs(run_stage, tmp_path):
             "collapse_monitor",
             "embedding_map",
             "retrieval_grid",
+            "saliency_maps",
             "confusion_matrix",
             "cluster_montage",
             "augmentation_preview",
@@ -143,13 +151,13 @@ def test_on_the_fly_mode_builds_no_view_cache_and_trains_and_reports(tmp_path, t
     assert len(catalog.load("training_history")) == 1437 // 64
     assert catalog.load("training_summary")["views"] == "on_the_fly"
     assert catalog.load("encoder")["config"]["image_size"] == [8, 8]
-    for stage in (feature_extraction, evaluation, reporting):
+    for stage in (feature_extraction, finetune, evaluation, reporting):
         run_stage(stage)
     assert (tmp_path / "figures" / "augmentation_preview.png").exists()
 
 
 def test_evaluation_alone_uses_saved_features(run_stage, tmp_path, tiny_parameters):
-    for stage in (ingestion, augmentation, pretraining, feature_extraction):
+    for stage in (ingestion, augmentation, pretraining, feature_extraction, finetune):
         run_stage(stage)
     encoder_mtime = (tmp_path / "encoder.pt").stat().st_mtime_ns
     run_stage(evaluation)

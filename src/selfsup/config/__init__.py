@@ -12,6 +12,7 @@ from selfsup.config.backbone_params import ResNetParams, SmallCNNParams, ViTPara
 from selfsup.config.base import StrictParams, validate
 from selfsup.config.evaluation import EvaluationParams, ReportingParams
 from selfsup.config.features import EmbedParams, FeatureExtractionParams
+from selfsup.config.finetune import FinetuneParams
 from selfsup.config.ingestion import IngestionParams
 from selfsup.config.method_params import (
     BarlowTwinsParams,
@@ -38,6 +39,7 @@ SCHEMAS: dict[str, type[StrictParams]] = {
     "augmentation": AugmentationParams,
     "pretraining": PretrainingParams,
     "feature_extraction": FeatureExtractionParams,
+    "finetune": FinetuneParams,
     "evaluation": EvaluationParams,
     "reporting": ReportingParams,
     "embed": EmbedParams,
@@ -56,6 +58,7 @@ __all__ = [
     "EmbedParams",
     "EvaluationParams",
     "FeatureExtractionParams",
+    "FinetuneParams",
     "IngestionParams",
     "JigsawParams",
     "MAEParams",

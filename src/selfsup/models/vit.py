@@ -13,7 +13,9 @@ indirectly, and the contrastive methods learn well with either.
 
 MAE and BEiT drive the parts themselves: ``patch_tokens`` (embedding without
 positions), ``position_embedding``, ``cls_token``, ``transform`` (blocks + norm)
-and ``pooled``; ``patchify`` cuts pixels into the same patches.
+and ``pooled``; ``patchify`` cuts pixels into the same patches. The report draws
+``last_attention``, the last block's attention probabilities, computed apart
+from ``forward`` so that training keeps the fused attention kernel.
 """
 
 from __future__ import annotations
@@ -40,6 +42,13 @@ class Attention(nn.Module):
         q, k, v = self.qkv(x).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
         out = F.scaled_dot_product_attention(q, k, v)
         return self.proj(out.transpose(1, 2).reshape(b, n, d))
+
+    def weights(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, heads, N, N) attention probabilities, each query's row summing to 1: what ``forward``
+        attends with, computed apart so that training keeps the fused kernel (for the report)."""
+        b, n, d = x.shape
+        q, k, _ = self.qkv(x).view(b, n, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
+        return torch.softmax(q @ k.transpose(-2, -1) * q.shape[-1] ** -0.5, dim=-1)
 
 
 class Block(nn.Module):
@@ -146,11 +155,23 @@ class ViT(nn.Module):
         """Features of transformed tokens whose first one is the cls token."""
         return tokens[:, 0] if self.pool == "cls" else tokens[:, 1:].mean(dim=1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def tokens(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 1 + N, dim): the cls token, then the patch embeddings, with their positions."""
         positions = self.position_embedding(self.grid_for(*x.shape[-2:]))
         patches = self.patch_tokens(x) + positions[:, 1:]
         cls = (self.cls_token + positions[:, :1]).expand(len(x), -1, -1)
-        return self.pooled(self.transform(torch.cat([cls, patches], dim=1)))
+        return torch.cat([cls, patches], dim=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pooled(self.transform(self.tokens(x)))
+
+    def last_attention(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, heads, 1 + N, 1 + N): the last block's attention probabilities on images ``x``."""
+        tokens = self.tokens(x)
+        for block in self.blocks[:-1]:
+            tokens = block(tokens)
+        last = self.blocks[-1]
+        return last.attn.weights(last.norm1(tokens))
 
 
 def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:

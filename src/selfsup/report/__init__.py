@@ -14,7 +14,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 from tqdm.auto import tqdm
 
-from selfsup.report import figures
+from selfsup.models import Encoder
+from selfsup.report import figures, saliency
 from selfsup.report.compare import comparison_html, comparison_table
 from selfsup.report.html import png_bytes, render_html
 from selfsup.report.provenance import git_commit, package_versions, run_facts
@@ -41,11 +42,13 @@ def build_report(
     image_index: pd.DataFrame,
     views: np.ndarray,
     parameters: dict,
+    encoder: Encoder | None = None,
     embedding_plot_points: int = 2000,
     seed: int = 0,
     project_folder: str = ".",
 ) -> tuple[str, dict[str, Figure]]:
-    """The report's HTML and its figures by name."""
+    """The report's HTML and its figures by name; with the trained ``encoder``, what its features
+    look at (``saliency_maps`` of a CNN, ``attention_maps`` of a ViT)."""
     collapsed = bool(training_summary.get("collapsed"))
     labelled = test_predictions["label"].notna().all() and len(test_predictions) > 0
     has_splits = {"train", "test"} <= set(features["split"])
@@ -56,6 +59,13 @@ def build_report(
     }
     if has_splits:
         plans["retrieval_grid"] = lambda: figures.retrieval_grid(images, image_index, features, seed=seed)
+        if encoder is not None:
+            looks, figure = (
+                ("attention_maps", saliency.attention_maps)
+                if saliency.is_vit(encoder)
+                else ("saliency_maps", saliency.saliency_maps)
+            )
+            plans[looks] = lambda: figure(encoder, images, image_index, features, seed=seed)
     names = figures.class_names(image_index)
     if labelled:
         plans["confusion_matrix"] = lambda: figures.confusion_matrix(test_predictions, names)

@@ -101,7 +101,7 @@ def embedding_map(features: pd.DataFrame, max_points: int, seed: int, n_clusters
     return figure
 
 
-def _show(axis, image: np.ndarray) -> None:
+def show_image(axis, image: np.ndarray) -> None:
     """Draw one uint8 (C, H, W) image without ticks."""
     if image.shape[0] == 1:
         axis.imshow(image[0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
@@ -119,12 +119,25 @@ def _frame(axis, colour: str) -> None:
     )
 
 
-def _image_positions(image_index: pd.DataFrame, ids: pd.Series) -> np.ndarray:
+def image_positions(image_index: pd.DataFrame, ids: pd.Series) -> np.ndarray:
     """Rows of the image store holding ``ids`` (the store and ``image_index`` share their order)."""
     positions = pd.Index(image_index["id"]).get_indexer(ids)
     if (positions < 0).any():
         raise ValueError(f"features hold ids absent from image_index, e.g. {ids[positions < 0].iloc[0]!r}")
     return positions
+
+
+def nearest_training_images(
+    features: pd.DataFrame, n_queries: int, k: int, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
+    """The retrieval queries (a seeded sample of the test rows), the training rows, and each
+    query's k nearest training rows by cosine similarity (positions in the training rows, nearest first)."""
+    test = features[features["split"] == "test"]
+    train = features[features["split"] == "train"]
+    queries = test.sample(min(n_queries, len(test)), random_state=seed)
+    query_x, train_x = _normalised(feature_matrix(queries)), _normalised(feature_matrix(train))
+    neighbours = np.argsort(-(query_x @ train_x.T), axis=1, kind="stable")[:, : min(k, len(train))]
+    return queries, train, neighbours
 
 
 def retrieval_grid(
@@ -134,22 +147,18 @@ def retrieval_grid(
 
     A neighbour whose label differs from the query's is framed in red, a matching one in green.
     """
-    test = features[features["split"] == "test"]
-    train = features[features["split"] == "train"]
-    queries = test.sample(min(n_queries, len(test)), random_state=seed)
-    query_x, train_x = _normalised(feature_matrix(queries)), _normalised(feature_matrix(train))
-    k = min(k, len(train))
-    neighbours = np.argsort(-(query_x @ train_x.T), axis=1, kind="stable")[:, :k]
-    query_images = images[_image_positions(image_index, queries["id"])]
+    queries, train, neighbours = nearest_training_images(features, n_queries, k, seed)
+    k = neighbours.shape[1]
+    query_images = images[image_positions(image_index, queries["id"])]
     labelled = queries["label"].notna().all() and train["label"].notna().all()
     figure = Figure(figsize=(1.1 * (k + 1.3), 1.15 * len(queries)))
     axes = figure.subplots(len(queries), k + 1, squeeze=False)
     for row, (query, found) in enumerate(zip(queries.itertuples(), neighbours)):
-        _show(axes[row, 0], query_images[row])
+        show_image(axes[row, 0], query_images[row])
         hits = train.iloc[found]
-        hit_images = images[_image_positions(image_index, hits["id"])]
+        hit_images = images[image_positions(image_index, hits["id"])]
         for column, (hit, image) in enumerate(zip(hits.itertuples(), hit_images), start=1):
-            _show(axes[row, column], image)
+            show_image(axes[row, column], image)
             if labelled:
                 _frame(axes[row, column], RIGHT if hit.label == query.label else WRONG)
     axes[0, 0].set_title("query", fontsize=8)
@@ -222,11 +231,11 @@ def cluster_montage(
     for row, cluster in enumerate(clusters):
         members = predictions[predictions["kmeans_cluster"] == cluster]
         shown = members.head(per_cluster)
-        positions = _image_positions(image_index, shown["id"])
+        positions = image_positions(image_index, shown["id"])
         for column in range(per_cluster):
             axis = axes[row, column]
             if column < len(shown):
-                _show(axis, images[positions[column]])
+                show_image(axis, images[positions[column]])
             else:
                 axis.axis("off")
         axes[row, 0].set_ylabel(
@@ -262,9 +271,9 @@ def augmentation_preview(
     figure = Figure(figsize=(max(5.0, 1.1 * (n_views + 1.3)), 1.15 * shown + 0.3))
     axes = figure.subplots(shown, n_views + 1, squeeze=False)
     for row in range(shown):
-        _show(axes[row, 0], images[train_positions[row]])
+        show_image(axes[row, 0], images[train_positions[row]])
         for column in range(n_views):
-            _show(axes[row, column + 1], views[row, column])
+            show_image(axes[row, column + 1], views[row, column])
     axes[0, 0].set_title("image", fontsize=8)
     for column in range(n_views):
         axes[0, column + 1].set_title(f"view {column + 1}", fontsize=8)

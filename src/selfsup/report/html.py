@@ -31,6 +31,17 @@ SECTIONS = (
         (
             ("embedding_map", "The test features in 2-D, coloured by label (or by k-means cluster when unlabelled)."),
             ("retrieval_grid", "Nearest-neighbour retrieval: each test query and its 8 nearest training images."),
+            (
+                "saliency_maps",
+                "What the features look at: Grad-CAM on the encoder's last feature map for the cosine similarity "
+                "of each retrieval query to its nearest training image, and of that image to the query "
+                "(red: where the image raises the similarity most).",
+            ),
+            (
+                "attention_maps",
+                "What the features look at: the last transformer block's attention from the [CLS] token to "
+                "each patch of each retrieval query, one map per head (red: most attention).",
+            ),
             ("confusion_matrix", "Linear probe (all train labels) on the test split: counts, shaded by row rate."),
             ("cluster_montage", "k-means on the test features: the first images of each cluster."),
         ),
@@ -67,6 +78,17 @@ def metrics_table(metrics: dict) -> str:
         )
         rows.append(f'<tr class="{key}"><th>{html.escape(title)}</th>{cells}</tr>')
     return f'<table id="metrics"><tr><th>features</th>{header}</tr>{"".join(rows)}</table>'
+
+
+def finetune_note(metrics: dict) -> str:
+    """What the ``finetune_*`` columns are, when the run has them."""
+    if not any(key.startswith("finetune_") for key in metrics.get("ssl", {})):
+        return ""
+    return (
+        "<p><code>finetune_*</code>: the whole encoder and a linear head fine-tuned on that fraction of the "
+        "training labels (the probes' subsets), scored on the test split; raw pixels have no encoder to "
+        "fine-tune (–).</p>"
+    )
 
 
 def definition_list(items: dict, element_id: str) -> str:
@@ -137,6 +159,7 @@ def render_html(
 <p>The same protocol on the SSL features and on two baselines: the raw pixels and an untrained
 encoder of the same architecture. A number without its baselines is not a result.</p>
 {metrics_table(metrics)}
+{finetune_note(metrics)}
 {"".join(sections)}
 <h2 id="run">Run</h2>
 {definition_list(facts, "provenance")}

@@ -79,11 +79,20 @@ def _prediction_table(table: pd.DataFrame, linear: np.ndarray | None, clusters: 
 
 
 def record_run(
-    protocol_metrics: dict, training_summary: dict, data_summary: dict, parameters: dict, environment: str
+    protocol_metrics: dict,
+    finetune_metrics: dict,
+    training_summary: dict,
+    data_summary: dict,
+    parameters: dict,
+    environment: str,
 ) -> tuple[dict, dict]:
-    """``metrics.json`` (also returned for the versioned ``metrics_history``): the protocol's rows and
-    the ``run`` section: the training and data summaries, the environment and every parameter as the
-    run resolved it (the environment's files, ``--params`` and ``auto`` values applied)."""
+    """``metrics.json`` (also returned for the versioned ``metrics_history``): the protocol's rows with
+    the fine-tuning accuracies joined in (``ssl`` and ``random_init``; ``finetune_runs`` says how each
+    run went), and the ``run`` section: the training and data summaries, the environment and every
+    parameter as the run resolved it (the environment's files, ``--params`` and ``auto`` values applied)."""
+    rows = dict(protocol_metrics)
+    for name, values in finetune_metrics.items():
+        rows[name] = {**rows.get(name, {}), **values}
     run = {**training_summary, **data_summary, "environment": environment, "parameters": parameters}
-    metrics = {**protocol_metrics, "run": run}
+    metrics = {**rows, "run": run}
     return metrics, metrics

@@ -14,7 +14,14 @@ def create_pipeline(**kwargs) -> Pipeline:
             ),
             Node(
                 record_run,
-                inputs=["protocol_metrics", "training_summary", "data_summary", "parameters", "environment"],
+                inputs=[
+                    "protocol_metrics",
+                    "finetune_metrics",
+                    "training_summary",
+                    "data_summary",
+                    "parameters",
+                    "environment",
+                ],
                 outputs=["metrics", "metrics_history"],
                 name="record_run",
             ),

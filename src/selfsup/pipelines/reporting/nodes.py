@@ -9,6 +9,7 @@ from matplotlib.figure import Figure
 from selfsup.config import ReportingParams, validate
 from selfsup.data.on_the_fly import OnTheFlyPlan
 from selfsup.data.view_cache import ViewCache
+from selfsup.encoder_checkpoint import encoder_from_checkpoint
 from selfsup.report import build_report
 
 
@@ -22,6 +23,7 @@ def report(
     images: np.ndarray,
     image_index: pd.DataFrame,
     view_cache: ViewCache | OnTheFlyPlan,
+    encoder: dict,
     parameters: dict,
 ) -> tuple[str, dict[str, Figure]]:
     params = validate(ReportingParams, "reporting", parameters.get("reporting"))
@@ -37,6 +39,7 @@ def report(
         # On the fly: views of the first training images drawn now, as training drew its own.
         views=view_cache.bind(images).preview(6, 8),
         parameters=parameters,
+        encoder=encoder_from_checkpoint(encoder),
         embedding_plot_points=params.embedding_plot_points,
         seed=params.seed,
     )

@@ -18,6 +18,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                     "images",
                     "image_index",
                     "view_cache",
+                    "encoder",
                     "parameters",
                 ],
                 outputs=["report", "report_figures"],

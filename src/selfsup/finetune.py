@@ -1,0 +1,183 @@
+"""Fine-tuning the whole encoder with a linear head on a few labels (the semi-supervised protocol).
+
+The recipe, the same for every encoder and label fraction: a batch-norm without
+affine parameters then a linear layer on the encoder's features (a linear
+classifier at test time, whatever the features' scale); AdamW, cosine decay
+from ``learning_rate`` to zero over ``steps`` steps, no warmup; each step one
+freshly augmented view (the training views' augmentations, at the stored image
+size that the test images are scored at) of ``batch_size`` labelled images,
+batch norm in train mode. A pretrained encoder learns at ``encoder_lr_scale``
+times the head's rate, so that a few labels adjust its features rather than
+overwrite them; a random-init encoder has nothing to keep and learns at the
+head's rate, which makes it the stronger baseline, not a handicapped one.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from selfsup.augment import augment_batch
+from selfsup.config import AugmentationParams, FinetuneParams
+from selfsup.label_fractions import label_fraction
+from selfsup.models import Encoder
+from selfsup.schedule import warmup_cosine
+
+logger = logging.getLogger(__name__)
+
+EVAL_BATCH = 512
+CALIBRATION_STEPS = 10  # with a time budget, the steps timed before the schedule's length is set
+
+
+def finetune_key(fraction: float) -> str:
+    """The metric's name: ``finetune_1pct`` beside the probe's ``linear_1pct``."""
+    return f"finetune_{fraction * 100:g}pct"
+
+
+@dataclass(frozen=True)
+class FinetuneRun:
+    """How one fine-tuning run went: its labels, steps, time, what stopped it, and its test accuracy."""
+
+    labels: int
+    steps: int
+    wall_time_s: float
+    stopped_by: str  # "steps" or "time_budget"
+    final_loss: float
+    accuracy: float
+
+
+class Classifier(nn.Module):
+    def __init__(self, encoder: Encoder, n_classes: int):
+        super().__init__()
+        self.encoder = encoder
+        self.head = nn.Sequential(
+            nn.BatchNorm1d(encoder.feature_dim, affine=False), nn.Linear(encoder.feature_dim, n_classes)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(x))
+
+
+def _batches(n: int, batch_size: int, generator: torch.Generator):
+    """Endless full batches of positions in ``range(n)``: one shuffled pass after another."""
+    order = torch.empty(0, dtype=torch.long)
+    while True:
+        while len(order) < batch_size:
+            order = torch.cat([order, torch.randperm(n, generator=generator)])
+        yield order[:batch_size].numpy()
+        order = order[batch_size:]
+
+
+def finetune(
+    encoder: Encoder,
+    train_images: np.ndarray,
+    train_labels: np.ndarray,
+    test_images: np.ndarray,
+    test_labels: np.ndarray,
+    params: FinetuneParams,
+    augmentation: AugmentationParams,
+    encoder_lr_scale: float,
+    device: torch.device,
+    budget_s: float | None = None,
+) -> FinetuneRun:
+    """Fine-tune ``encoder`` (modified in place) and a new linear head on uint8 (N, C, H, W)
+    ``train_images`` and their labels; score the test images."""
+    torch.manual_seed(params.seed)
+    generator = torch.Generator().manual_seed(params.seed)
+    n_classes = int(max(train_labels.max(), test_labels.max())) + 1
+    model = Classifier(encoder, n_classes).to(device)
+    optimizer = torch.optim.AdamW(
+        [
+            {"params": model.encoder.parameters(), "lr": params.learning_rate * encoder_lr_scale},
+            {"params": model.head.parameters(), "lr": params.learning_rate},
+        ],
+        weight_decay=params.weight_decay,
+    )
+    base_lrs = [group["lr"] for group in optimizer.param_groups]
+    size = tuple(train_images.shape[-2:])
+    targets = torch.from_numpy(train_labels.astype(np.int64))
+    batches = _batches(len(train_images), min(params.batch_size, len(train_images)), generator)
+    model.train()
+    start, steps, stopped_by, loss = time.perf_counter(), 0, "steps", torch.tensor(float("nan"))
+    planned = params.steps
+    for step in range(params.steps):
+        elapsed = time.perf_counter() - start
+        if budget_s is not None and step == CALIBRATION_STEPS:  # plan the cosine to end with the budget
+            planned = max(step + 1, min(params.steps, int(budget_s * step / elapsed)))
+        if step >= planned or (budget_s is not None and elapsed > budget_s):
+            stopped_by = "time_budget"
+            break
+        for group, base_lr in zip(optimizer.param_groups, base_lrs):
+            group["lr"] = base_lr * warmup_cosine(step, 0, planned)
+        positions = next(batches)
+        views = augment_batch(torch.from_numpy(train_images[positions]), augmentation, generator, size)
+        loss = F.cross_entropy(model(views.to(device)), targets[positions].to(device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        steps = step + 1
+    wall_time = time.perf_counter() - start
+    accuracy = float((predict(model, test_images, device) == test_labels).mean())
+    return FinetuneRun(len(train_images), steps, round(wall_time, 2), stopped_by, float(loss.detach()), accuracy)
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, images: np.ndarray, device: torch.device) -> np.ndarray:
+    """The classes ``model`` (in eval mode) gives uint8 (N, C, H, W) ``images``."""
+    model.eval()
+    predictions = []
+    for start in range(0, len(images), EVAL_BATCH):
+        batch = torch.from_numpy(np.array(images[start : start + EVAL_BATCH])).to(device).float().div_(255.0)
+        predictions.append(model(batch).argmax(dim=1).cpu().numpy())
+    return np.concatenate(predictions)
+
+
+def finetune_protocol(
+    encoders: dict[str, tuple[Encoder, float]],
+    images: np.ndarray,
+    train_positions: np.ndarray,
+    train_labels: np.ndarray,
+    test_positions: np.ndarray,
+    test_labels: np.ndarray,
+    label_fractions: tuple[float, ...],
+    label_seed: int,
+    params: FinetuneParams,
+    augmentation: AugmentationParams,
+    device: torch.device,
+) -> dict:
+    """Each encoder (``name → (encoder, encoder_lr_scale)``) fine-tuned from its initial weights on
+    each stratified label fraction (the probes' subsets): ``{name: {finetune_<p>pct: accuracy}}``
+    for every encoder, and ``finetune_runs``: ``{name: {finetune_<p>pct: how the run went}}``."""
+    initial = {name: {k: v.clone() for k, v in encoder.state_dict().items()} for name, (encoder, _) in encoders.items()}
+    subsets = {fraction: label_fraction(train_labels, fraction, label_seed) for fraction in label_fractions}
+    test_images = images[test_positions]
+    n_runs = len(encoders) * len(subsets)
+    budget_s = params.time_budget_s / n_runs if params.time_budget_s is not None else None
+    metrics: dict = {name: {} for name in encoders}
+    metrics["finetune_runs"] = {name: {} for name in encoders}
+    for name, (encoder, encoder_lr_scale) in encoders.items():
+        for fraction, subset in subsets.items():
+            encoder.load_state_dict(initial[name])
+            run = finetune(
+                encoder,
+                images[train_positions[subset]],
+                train_labels[subset],
+                test_images,
+                test_labels,
+                params,
+                augmentation,
+                encoder_lr_scale,
+                device,
+                budget_s,
+            )
+            key = finetune_key(fraction)
+            metrics[name][key] = run.accuracy
+            metrics["finetune_runs"][name][key] = asdict(run)
+            logger.info("fine-tuned %s on %d labels: %s", name, run.labels, asdict(run))
+    return metrics
