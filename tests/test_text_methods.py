@@ -116,3 +116,53 @@ def test_each_method_trains_and_its_encoder_embeds(tokenizer, method, tmp_path):
     assert not any(tmp_path.iterdir())  # a finished run removes its checkpoints
     features = embed_token_ids([text_encoder_from_checkpoint(result.checkpoint)], ids[:10])[0]
     assert features.shape == (10, 32) and np.allclose(np.linalg.norm(features, axis=1), 1, atol=1e-5)
+
+
+def test_an_interrupted_text_run_resumes_to_the_same_encoder_and_history(tokenizer, tmp_path, monkeypatch):
+    """Masks and dropout come from the generators the checkpoint restores: the resumed run is bitwise the same."""
+    import selfsup.train
+
+    ids = encode_texts(tokenizer, SENTENCES)
+
+    def params(folder):
+        return PretrainingParams(
+            method="mlm",
+            backbone="text_transformer",
+            epochs=2,
+            batch_size=32,
+            text_transformer=SMALL,
+            checkpoint={"directory": str(folder), "every_steps": 3},
+        )
+
+    reference = pretrain_texts(ids, tokenizer.get_vocab_size(), params(tmp_path / "reference"))
+    real_step = selfsup.train.train_step
+
+    def step_until_interrupted(model, optimizer, batch, bf16, params, step, *rest):
+        if step == 4:
+            raise KeyboardInterrupt
+        return real_step(model, optimizer, batch, bf16, params, step, *rest)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(selfsup.train, "train_step", step_until_interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            pretrain_texts(ids, tokenizer.get_vocab_size(), params(tmp_path / "run"))
+    resumed = pretrain_texts(ids, tokenizer.get_vocab_size(), params(tmp_path / "run"))
+    assert resumed.summary["resumed_from_step"] == 3
+    assert resumed.history["loss"].tolist() == reference.history["loss"].tolist()
+    for name, tensor in reference.checkpoint["state_dict"].items():
+        assert torch.equal(tensor, resumed.checkpoint["state_dict"][name]), name
+
+
+@pytest.mark.slow  # ~30 s: two worker processes import the package
+def test_two_processes_train_a_text_method(tokenizer):
+    params = PretrainingParams(
+        method="simcse",
+        backbone="text_transformer",
+        epochs=1,
+        batch_size=32,
+        text_transformer=SMALL,
+        distributed={"nproc_per_node": 2},
+    )
+    result = pretrain_texts(encode_texts(tokenizer, SENTENCES), tokenizer.get_vocab_size(), params)
+    assert result.summary["processes"] == 2 and result.summary["steps"] == len(SENTENCES) // 32
+    assert np.isfinite(result.history["loss"]).all()
