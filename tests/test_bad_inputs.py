@@ -56,7 +56,7 @@ BAD_PARAMETERS = {
     ),
     "unknown dataset kind": BadParameter(
         {"ingestion.dataset": "tiff"},
-        r"ingestion\.dataset='tiff'.*'digits', 'idx', 'folder', 'array', 'cifar10' or 'cifar100'",
+        r"ingestion\.dataset='tiff'.*'digits', 'idx', 'folder', 'array', 'cifar10', 'cifar100', 'text_folder'",
     ),
     "wrong type": BadParameter({"pretraining.batch_size": "big"}, r"pretraining\.batch_size='big'.*integer"),
     "temperature zero": BadParameter(
@@ -150,6 +150,28 @@ BAD_PARAMETERS = {
     ),
     "zero fine-tuning budget": BadParameter(
         {"finetune.time_budget_s": 0}, r"finetune\.time_budget_s=0.*greater than 0"
+    ),
+    "text method on images": BadParameter(
+        {"pretraining.method": "mlm"}, r"pretraining\.method='mlm' does not train on images.*use one of simclr"
+    ),
+    "image method on texts": BadParameter(
+        {
+            "ingestion.dataset": "text_csv",
+            "ingestion.path": "unread.csv",
+            "pretraining.backbone": "text_transformer",
+        },
+        r"pretraining\.method='simclr' does not train on texts \(ingestion\.dataset='text_csv'\).*mlm, simcse",
+    ),
+    "image backbone on texts": BadParameter(
+        {"ingestion.dataset": "text_csv", "ingestion.path": "unread.csv", "pretraining.method": "simcse"},
+        r"pretraining\.backbone='small_cnn' does not train on texts.*text_transformer",
+    ),
+    "MLM masking fractions above one": BadParameter(
+        {"pretraining.mlm.random_token_p": 0.3}, r"mask_token_p \+ random_token_p = 1\.1 exceeds 1"
+    ),
+    "Transformer width not a multiple of the heads": BadParameter(
+        {"pretraining.text_transformer.dim": 100, "pretraining.text_transformer.heads": 8},
+        r"dim=100 must be a multiple of heads=8",
     ),
     "inverted crop scale": BadParameter(
         {"augmentation.crop_scale": [0.9, 0.2]}, r"augmentation\.crop_scale must satisfy.*\[0\.9, 0\.2\]"

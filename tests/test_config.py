@@ -3,7 +3,14 @@ import pytest
 from pydantic import BaseModel
 
 from selfsup.config import AugmentationParams, ParameterError, PretrainingParams, validate
-from selfsup.config.names import BACKBONE_NAMES, METHOD_NAMES, VIT_BACKBONES, VIT_METHODS
+from selfsup.config.names import (
+    BACKBONE_NAMES,
+    METHOD_NAMES,
+    TEXT_BACKBONE_NAMES,
+    TEXT_METHOD_NAMES,
+    VIT_BACKBONES,
+    VIT_METHODS,
+)
 
 
 def test_defaults_validate():
@@ -34,9 +41,11 @@ def test_range_pairs_are_checked():
 def test_the_schema_names_are_the_registries_keys():
     from selfsup.methods import METHODS
     from selfsup.models import BACKBONES
+    from selfsup.text.methods import TEXT_METHODS
 
     assert set(METHODS) == set(METHOD_NAMES)
     assert set(BACKBONES) == set(BACKBONE_NAMES)
+    assert set(TEXT_METHODS) == set(TEXT_METHOD_NAMES)
 
 
 def test_the_vit_names_are_the_methods_that_refuse_a_cnn_and_the_backbones_that_are_vits():
@@ -64,4 +73,5 @@ def test_the_vit_names_are_the_methods_that_refuse_a_cnn_and_the_backbones_that_
 def test_each_method_and_backbone_has_its_own_parameters_under_its_name():
     sub_configs = set(PretrainingParams.model_fields) - {"distributed", "checkpoint"}
     nested = {name for name in sub_configs if isinstance(getattr(PretrainingParams(), name), BaseModel)}
-    assert nested == set(METHOD_NAMES) | set(BACKBONE_NAMES)
+    names = set(METHOD_NAMES) | set(BACKBONE_NAMES) | set(TEXT_METHOD_NAMES) | set(TEXT_BACKBONE_NAMES)
+    assert nested == names | {"wordpiece"}  # the text tokenizer's, fitted in the text pretraining

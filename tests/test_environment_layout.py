@@ -11,7 +11,13 @@ from kedro.config import OmegaConfigLoader
 from selfsup.settings import CONFIG_LOADER_ARGS
 from tests.conftest import PROJECT_ROOT
 
-FOLDERS = {None: "data", "fashion_mnist": "data/fashion_mnist", "cifar10": "data/cifar10", "folder": "data/folder"}
+FOLDERS = {
+    None: "data",
+    "fashion_mnist": "data/fashion_mnist",
+    "cifar10": "data/cifar10",
+    "folder": "data/folder",
+    "text_wordnet": "data/text_wordnet",
+}
 PATH_PARAMETERS = (("ingestion", "scratch_dir"), ("pretraining", "checkpoint", "directory"), ("embed", "checkpoint"))
 
 
@@ -22,7 +28,8 @@ def configuration(environment: str | None) -> OmegaConfigLoader:
 @pytest.mark.parametrize("environment, folder", FOLDERS.items())
 def test_every_output_and_path_parameter_lies_in_the_environment_folder(environment, folder):
     loader = configuration(environment)
-    assert loader["globals"] == {"environment": environment or "base", "data": folder}
+    names = {"environment": environment or "base", "data": folder}
+    assert {key: loader["globals"][key] for key in names} == names  # a text environment adds its modality
     stage_folder = re.compile(rf"{re.escape(folder)}/0[2-8]_[a-z_]+(/|$)")
     catalog = loader["catalog"]
     for name, entry in catalog.items():
@@ -40,3 +47,11 @@ def test_every_output_and_path_parameter_lies_in_the_environment_folder(environm
 
 def test_named_environments_read_their_inputs_from_the_shared_raw_folder():
     assert configuration("cifar10")["parameters"]["ingestion"]["path"] == "data/01_raw"
+
+
+def test_the_environment_names_the_default_chain_by_its_modality(monkeypatch):
+    from selfsup.pipeline_registry import environment_modality
+
+    monkeypatch.chdir(PROJECT_ROOT)
+    assert environment_modality("text_wordnet") == "text"
+    assert {environment_modality(name) for name in (None, "folder", "fashion_mnist", "no_such_env")} == {"image"}

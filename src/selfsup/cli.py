@@ -4,6 +4,8 @@ Kedro loads ``<package>.cli`` and lets its commands override the built-in
 ones. ``kedro run`` keeps every option; an ``InputError`` (a bad parameter,
 file or dataset) ends the run with ``Error: <message>`` and exit code 2
 instead of a traceback. Any other exception is a bug and keeps its traceback.
+``--env NAME`` is also exported as ``KEDRO_ENV`` (as ``kedro ipython --env`` does), so that the
+pipeline registry runs the environment's modality by default (``selfsup.pipeline_registry``).
 ``--params`` is split on top-level commas only, so a list can be given:
 ``--params augmentation.output_size=[24,24],pretraining.epochs=5``.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import os
 
 import click
 from kedro.framework.cli.project import run as kedro_run
@@ -44,6 +47,18 @@ def _one_line_input_errors(callback):
                 raise
             click.secho(f"Error: {cause}", fg="red", err=True)
             raise click.exceptions.Exit(INPUT_ERROR_EXIT_CODE) from None
+
+    return run
+
+
+def _environment_exported(callback):
+    """``--env NAME`` also as ``KEDRO_ENV``: the pipeline registry picks the environment's default chain by it."""
+
+    @functools.wraps(callback)
+    def run(*args, **kwargs):
+        if kwargs.get("env"):
+            os.environ["KEDRO_ENV"] = kwargs["env"]
+        return callback(*args, **kwargs)
 
     return run
 
@@ -94,7 +109,7 @@ cli.add_command(
     click.Command(
         name="run",
         params=_with_list_params(kedro_run.params),
-        callback=_one_line_input_errors(kedro_run.callback),
+        callback=_one_line_input_errors(_environment_exported(kedro_run.callback)),
         help=kedro_run.help,
         short_help=kedro_run.short_help,
     )

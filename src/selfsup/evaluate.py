@@ -42,7 +42,7 @@ def knn_predictions(train_x, train_y, test_x, ks, chunk: int = 1024) -> dict[int
     for rows, similarity, neighbours in _nearest_neighbours(train, test, max(ks), chunk):
         distance = (1.0 - similarity.double()).clamp_(min=0.0)
         for k in ks:
-            predictions[k][rows] = _distance_weighted_vote(distance[:, :k], codes[neighbours[:, :k]], len(classes))
+            predictions[k][rows] = distance_weighted_vote(distance[:, :k], codes[neighbours[:, :k]], len(classes))
     return {k: classes[p] for k, p in predictions.items()}
 
 
@@ -197,7 +197,7 @@ def _top_of_pairs(queries: torch.Tensor, train: torch.Tensor, row: torch.Tensor,
     return similarity, columns.gather(1, picked)
 
 
-def _distance_weighted_vote(distance: torch.Tensor, neighbour_codes: torch.Tensor, n_classes: int) -> np.ndarray:
+def distance_weighted_vote(distance: torch.Tensor, neighbour_codes: torch.Tensor, n_classes: int) -> np.ndarray:
     exact = distance == 0
     weights = torch.where(exact.any(dim=1, keepdim=True), exact.double(), 1.0 / distance.clamp(min=1e-300))
     votes = torch.zeros(len(distance), n_classes, dtype=torch.float64)
@@ -303,9 +303,9 @@ def evaluate_features(
 
 def evaluate_unlabelled(test_x: np.ndarray, n_clusters: int) -> dict[str, float]:
     """What needs no labels: how well k-means separates the test features (cosine silhouette)."""
-    if len(test_x) <= n_clusters:
+    if test_x.shape[0] <= n_clusters:  # test_x may be sparse (TF-IDF)
         raise ParameterError(
-            f"evaluation.n_clusters={n_clusters} needs more than {n_clusters} test images, got {len(test_x)}"
+            f"evaluation.n_clusters={n_clusters} needs more than {n_clusters} test images, got {test_x.shape[0]}"
         )
     predicted = kmeans_labels(test_x, n_clusters)
     return {"kmeans_silhouette": float(silhouette_score(test_x, predicted, metric="cosine"))}

@@ -2,10 +2,12 @@
 
 The schemas in ``selfsup.config`` check each value on its own. Some values are
 only wrong given another stage's value or the data: a ViT patch larger than the
-views, local crops larger than the global views, a batch larger than the training set (the last partial batch is
-dropped), a kNN k larger than the labelled training set, a label fraction that
-leaves a class without an example. The dataset's outline (headers, shapes, file
-lists; no decoding) answers those in well under a second.
+views, local crops larger than the global views, a batch larger than the
+training set (the last partial batch is dropped), a kNN k larger than the labelled training set, a label fraction that
+leaves a class without an example, a method or backbone of the other modality
+(an image method on texts). The dataset's outline (headers, shapes, file
+lists; no decoding) answers those in well under a second; texts are read whole
+for it (a second for WordNet's 82,000 glosses).
 """
 
 from __future__ import annotations
@@ -18,10 +20,24 @@ from selfsup.config import (
     PretrainingParams,
     validate,
 )
-from selfsup.config.names import VIT_BACKBONES, VIT_METHODS
+from selfsup.config.names import (
+    BACKBONE_NAMES,
+    METHOD_NAMES,
+    TEXT_BACKBONE_NAMES,
+    TEXT_DATASETS,
+    TEXT_METHOD_NAMES,
+    VIT_BACKBONES,
+    VIT_METHODS,
+)
 from selfsup.data.sources import DatasetOutline, outline_image_set
 from selfsup.errors import ParameterError
 from selfsup.label_fractions import label_fraction
+from selfsup.text.readers import outline_text_set
+
+# The outline of a dataset by its ingestion.dataset; images' for every other name.
+TEXT_OUTLINES = dict.fromkeys(TEXT_DATASETS, outline_text_set)
+# (methods, backbones) of each modality.
+MODALITY_NAMES = {"image": (METHOD_NAMES, BACKBONE_NAMES), "text": (TEXT_METHOD_NAMES, TEXT_BACKBONE_NAMES)}
 
 
 def validate_run(values: dict[str, dict], used: set[str]) -> dict:
@@ -33,9 +49,12 @@ def validate_run(values: dict[str, dict], used: set[str]) -> dict:
     params = {
         section: validate(SCHEMAS[section], section, section_values) for section, section_values in values.items()
     }
+    if "ingestion" in used and "pretraining" in used:
+        check_modality(params["ingestion"].dataset, params["pretraining"])
     if "ingestion" in used:
+        ingestion = params["ingestion"]
         check_run(
-            outline_image_set(params["ingestion"]),
+            TEXT_OUTLINES.get(ingestion.dataset, outline_image_set)(ingestion),
             **{
                 section: params[section] for section in ("augmentation", "pretraining", "evaluation") if section in used
             },
@@ -61,6 +80,22 @@ def check_run(
             )
     if evaluation is not None and outline.train_labels is not None:
         _check_evaluation(evaluation, outline)
+
+
+def check_modality(dataset: str, pretraining: PretrainingParams) -> None:
+    """The method and the backbone must be of the dataset's modality: images or texts."""
+    modality = "text" if dataset in TEXT_DATASETS else "image"
+    methods, backbones = MODALITY_NAMES[modality]
+    for parameter, name, allowed in (
+        ("method", pretraining.method, methods),
+        ("backbone", pretraining.backbone, backbones),
+    ):
+        if name not in allowed:
+            raise ParameterError(
+                f"pretraining.{parameter}={name!r} does not train on {modality}s (ingestion.dataset={dataset!r}); "
+                f"use one of {', '.join(allowed)}"
+                + ("; for texts, kedro run --env text_wordnet sets them" if modality == "text" else "")
+            )
 
 
 def _check_backbone(pretraining: PretrainingParams, view_size: tuple[int, int]) -> None:

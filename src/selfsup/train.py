@@ -23,6 +23,7 @@ import logging
 import math
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,8 +38,7 @@ from selfsup.config import PretrainingParams
 from selfsup.data.training_views import Batch, TrainingViews, global_views
 from selfsup.devices import autocast, resolve_device, uses_bf16
 from selfsup.encoder_checkpoint import encoder_checkpoint, encoder_config
-from selfsup.methods import build_method
-from selfsup.methods.base import Method
+from selfsup.methods import Method, build_method
 from selfsup.models import build_encoder
 from selfsup.optimizer import make_optimizer
 from selfsup.schedule import StepPlan
@@ -48,6 +48,16 @@ from selfsup.training_errors import check_fits, diverged, is_out_of_memory, out_
 logger = logging.getLogger(__name__)
 
 
+# (views, params, codebook) -> (the method to train, the config that rebuilds its encoder)
+BuildModel = Callable[[TrainingViews, PretrainingParams, np.ndarray], tuple[Method, dict]]
+
+
+def image_model(views: TrainingViews, params: PretrainingParams, codebook: np.ndarray) -> tuple[Method, dict]:
+    """An image method on its backbone, for the views' shape and channel statistics."""
+    config = encoder_config(views, params)
+    return build_method(build_encoder(config), params, codebook), config
+
+
 @dataclass
 class TrainResult:
     checkpoint: dict  # {"format", "config", "state_dict", "training"}
@@ -55,9 +65,14 @@ class TrainResult:
     summary: dict
 
 
-def pretrain(views: TrainingViews, params: PretrainingParams, codebook: np.ndarray | None = None) -> TrainResult:
+def pretrain(
+    views: TrainingViews,
+    params: PretrainingParams,
+    codebook: np.ndarray | None = None,
+    build_model: BuildModel = image_model,
+) -> TrainResult:
     """Train ``params.method`` on ``views``: the view cache's (``CachedViews``) or views generated per batch
-    (``OnTheFlyViews``).
+    (``OnTheFlyViews``); texts' token ids (``selfsup.text.token_views``) with ``build_model`` a text model.
 
     ``codebook`` is the output of ``tokenizer_codebook``; when None it is fitted here.
     With ``pretraining.distributed`` asking for more than one process, the workers
@@ -68,8 +83,8 @@ def pretrain(views: TrainingViews, params: PretrainingParams, codebook: np.ndarr
         codebook = tokenizer_codebook(views, params)
     folder = checkpoint_folder(params, views, codebook)
     if params.distributed.world_size > 1 and not distributed.is_distributed():
-        return distributed.launch_training(_train_rank, (views, params, codebook, folder), params)
-    return _Trainer(views, params, codebook, folder).run()
+        return distributed.launch_training(_train_rank, (views, params, codebook, folder, build_model), params)
+    return _Trainer(views, params, codebook, folder, build_model).run()
 
 
 def seed_everything(seed: int) -> None:
@@ -112,13 +127,17 @@ class _Trainer:
     """One process's run: the method, its optimizer and step plan, and where the run stands."""
 
     def __init__(
-        self, views: TrainingViews, params: PretrainingParams, codebook: np.ndarray, folder: CheckpointFolder | None
+        self,
+        views: TrainingViews,
+        params: PretrainingParams,
+        codebook: np.ndarray,
+        folder: CheckpointFolder | None,
+        build_model: BuildModel = image_model,
     ):
         self.views, self.params, self.folder = views, params, folder
         seed_everything(params.seed)
         self.device = _training_device(params)
-        self.config = encoder_config(views, params)
-        method = build_method(build_encoder(self.config), params, codebook)
+        method, self.config = build_model(views, params, codebook)
         check_fits(len(views), views.views_per_image, method.n_views, params)
         if distributed.is_distributed():
             # The same initial weights everywhere, then each rank its own masks and noise.
@@ -290,9 +309,13 @@ def _training_device(params: PretrainingParams) -> torch.device:
 
 
 def _train_rank(
-    views: TrainingViews, params: PretrainingParams, codebook: np.ndarray, folder: CheckpointFolder | None
+    views: TrainingViews,
+    params: PretrainingParams,
+    codebook: np.ndarray,
+    folder: CheckpointFolder | None,
+    build_model: BuildModel = image_model,
 ) -> TrainResult | None:
     """One worker of a distributed run (the views pickle their memory-mapped files by name); the lowest rank
     of each machine returns the result."""
-    result = _Trainer(views, params, codebook, folder).run()
+    result = _Trainer(views, params, codebook, folder, build_model).run()
     return result if int(os.environ.get("LOCAL_RANK", "0")) == 0 else None

@@ -1,4 +1,4 @@
-"""``ingestion``: which images to read, and how they are decoded into the image store."""
+"""``ingestion``: which images or texts to read, and how images are decoded into the image store."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from pydantic import Field, model_validator
 
 from selfsup.config.base import StrictParams
 
+# Images, then texts (selfsup.config.names.TEXT_DATASETS, read by selfsup.text.readers).
+Dataset = Literal["digits", "idx", "folder", "array", "cifar10", "cifar100", "text_folder", "text_csv", "wordnet"]
 IDX_FILES = ("train_images", "train_labels", "test_images", "test_labels")
 
 
 class IngestionParams(StrictParams):
-    dataset: Literal["digits", "idx", "folder", "array", "cifar10", "cifar100"] = "digits"
+    dataset: Dataset = "digits"
     path: str | None = None
     download: bool = False  # cifar10 / cifar100: fetch the official archive into path when it is not there
     test_fraction: float = Field(0.2, gt=0, lt=1)
@@ -24,6 +26,9 @@ class IngestionParams(StrictParams):
     # Decode folders and arrays into a memory-mapped file here (bounded memory); None decodes in memory.
     # The library writes no files unless asked; the project's conf/base sets data/02_intermediate.
     scratch_dir: str | None = None
+    # text_csv: the columns of the CSV or parquet file holding the texts and (optional) their labels
+    text_column: str = "text"
+    label_column: str | None = "label"
     idx_files: dict[str, str] = {
         "train_images": "train-images-idx3-ubyte.gz",
         "train_labels": "train-labels-idx1-ubyte.gz",

@@ -1,8 +1,10 @@
-"""The names ``pretraining.method`` and ``pretraining.backbone`` accept.
+"""The names ``pretraining.method`` and ``pretraining.backbone`` accept, for images and for texts.
 
 Declared here, without torch, so that the parameter schemas can check a name
 without importing the registries that build the modules (``selfsup.methods.METHODS``,
-``selfsup.models.BACKBONES``); a test keeps these names and the registries' keys equal.
+``selfsup.models.BACKBONES``, ``selfsup.text.methods.TEXT_METHODS``); a test keeps these names
+and the registries' keys equal. A run's method and backbone must be of its data's modality
+(``selfsup.preflight``).
 """
 
 METHOD_NAMES = (
@@ -27,3 +29,8 @@ BACKBONE_NAMES = ("small_cnn", "resnet18", "resnet50", "vit_tiny", "vit_small")
 # The methods that train a ViT's patch tokens, and the backbones that have them.
 VIT_METHODS = ("mae", "beit")
 VIT_BACKBONES = ("vit_tiny", "vit_small")
+
+# Texts (selfsup.text): the methods that train the text Transformer, the datasets they read.
+TEXT_METHOD_NAMES = ("mlm", "simcse")
+TEXT_BACKBONE_NAMES = ("text_transformer",)
+TEXT_DATASETS = ("text_folder", "text_csv", "wordnet")

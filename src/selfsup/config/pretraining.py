@@ -24,7 +24,8 @@ from selfsup.config.method_params import (
     SwAVParams,
     VICRegParams,
 )
-from selfsup.config.names import BACKBONE_NAMES, METHOD_NAMES
+from selfsup.config.names import BACKBONE_NAMES, METHOD_NAMES, TEXT_BACKBONE_NAMES, TEXT_METHOD_NAMES
+from selfsup.config.text_params import MLMParams, SimCSEParams, TextTransformerParams, WordPieceParams
 
 
 class DistributedParams(StrictParams):
@@ -57,8 +58,8 @@ class CheckpointParams(StrictParams):
 
 
 class PretrainingParams(StrictParams):
-    method: str = "simclr"  # a name in selfsup.config.names.METHOD_NAMES
-    backbone: str = "small_cnn"  # a name in selfsup.config.names.BACKBONE_NAMES
+    method: str = "simclr"  # a name in selfsup.config.names.METHOD_NAMES (or TEXT_METHOD_NAMES for texts)
+    backbone: str = "small_cnn"  # a name in selfsup.config.names.BACKBONE_NAMES (or TEXT_BACKBONE_NAMES)
     epochs: int = Field(100, ge=1)
     time_budget_s: float | None = Field(None, gt=0)
     batch_size: int = Field(256, ge=2)
@@ -96,16 +97,21 @@ class PretrainingParams(StrictParams):
     resnet50: ResNetParams = ResNetParams()
     vit_tiny: ViTParams = ViTParams()
     vit_small: ViTParams = ViTParams()
+    # Texts: the methods, the Transformer, and the WordPiece tokenizer fitted on the training texts.
+    mlm: MLMParams = MLMParams()
+    simcse: SimCSEParams = SimCSEParams()
+    text_transformer: TextTransformerParams = TextTransformerParams()
+    wordpiece: WordPieceParams = WordPieceParams()
 
     @field_validator("method")
     @classmethod
     def _known_method(cls, name: str) -> str:
-        return check_known(name, METHOD_NAMES)
+        return check_known(name, METHOD_NAMES + TEXT_METHOD_NAMES)
 
     @field_validator("backbone")
     @classmethod
     def _known_backbone(cls, name: str) -> str:
-        return check_known(name, BACKBONE_NAMES)
+        return check_known(name, BACKBONE_NAMES + TEXT_BACKBONE_NAMES)
 
     @model_validator(mode="after")
     def _batch_splits_over_processes(self) -> PretrainingParams:

@@ -116,7 +116,7 @@ def array(params, allocate: Allocate = allocate_in_memory) -> ImageSet:
     path = _required_path(params)
     images, labels = read_array_file(path, allocate=allocate)
     ids = [f"{path.stem}-{i:06d}" for i in range(len(images))]
-    return ImageSet(images, _split_index(ids, labels, str(path.name), params))
+    return ImageSet(images, split_index(ids, labels, str(path.name), params))
 
 
 def folder(params, allocate: Allocate = allocate_in_memory) -> ImageSet:
@@ -144,7 +144,7 @@ def _folder_index(read: FolderImages, source: str, params) -> pd.DataFrame:
     """The given split when the tree has a held-out split folder, else one made here."""
     if read.splits is not None and (read.splits == "test").any():
         return make_index(read.paths, read.splits, read.labels, source, read.class_names)
-    index = _split_index(read.paths, read.labels, source, params)
+    index = split_index(read.paths, read.labels, source, params)
     return make_index(index["id"], index["split"], read.labels, source, read.class_names)
 
 
@@ -206,7 +206,7 @@ def _required_path(params) -> Path:
     return path
 
 
-def _split_index(ids, labels, source: str, params) -> pd.DataFrame:
+def split_index(ids, labels, source: str, params) -> pd.DataFrame:
     """Held-out split: stratified by label when labels exist, else uniformly at random."""
     if len(ids) < 2:
         raise DataError(f"{source}: {len(ids)} image; at least 2 are needed, one to train on and one to test")
@@ -238,7 +238,7 @@ def load_image_set(params, allocate: Allocate = allocate_in_memory) -> ImageSet:
 class DatasetOutline:
     """What a run can know about its dataset before decoding it: enough to check parameters."""
 
-    image_size: tuple[int, int]
+    image_size: tuple[int, int] | None  # None for texts (selfsup.text.readers.outline_text_set)
     n_train: int
     train_labels: np.ndarray | None  # None for an unlabeled set
 
@@ -288,6 +288,6 @@ def _cifar_outline(params) -> DatasetOutline:
 
 
 def _split_outline(image_size, labels, count: int, source: str, params) -> DatasetOutline:
-    splits = _split_index([""] * count, labels, source, params)["split"].to_numpy() == "train"
+    splits = split_index([""] * count, labels, source, params)["split"].to_numpy() == "train"
     train_labels = None if labels is None else np.asarray(labels)[splits]
     return DatasetOutline(tuple(int(side) for side in image_size), int(splits.sum()), train_labels)

@@ -11,7 +11,12 @@ from matplotlib.figure import Figure
 
 from selfsup.evaluate import METRIC_KEYS
 
-ROW_TITLES = {"ssl": "SSL features", "raw_pixels": "raw pixels", "random_init": "random-init encoder"}
+ROW_TITLES = {
+    "ssl": "SSL features",
+    "raw_pixels": "raw pixels",
+    "tfidf": "TF-IDF",
+    "random_init": "random-init encoder",
+}
 
 # Section title, then (figure name, caption) in reading order; a figure absent from a run is left out.
 SECTIONS = (
@@ -72,7 +77,9 @@ def metrics_table(metrics: dict) -> str:
     header = "".join(f"<th>{html.escape(k)}</th>" for k in keys)
     rows = []
     for key, title in ROW_TITLES.items():
-        row = metrics.get(key, {})
+        if key not in metrics:  # a run has one input baseline: raw pixels for images, TF-IDF for texts
+            continue
+        row = metrics[key]
         cells = "".join(
             f"<td>{row[k]:.3f}</td>" if isinstance(row.get(k), (int, float)) else "<td>–</td>" for k in keys
         )
@@ -129,9 +136,16 @@ def _figure(name: str, caption: str, png: bytes) -> str:
 
 
 def render_html(
-    title: str, metrics: dict, pngs: dict[str, bytes], parameters: dict, facts: dict, versions: dict, collapsed: bool
+    title: str,
+    metrics: dict,
+    pngs: dict[str, bytes],
+    parameters: dict,
+    facts: dict,
+    versions: dict,
+    collapsed: bool,
+    extra_sections: str = "",
 ) -> str:
-    """The whole report as one HTML string that opens offline."""
+    """The whole report as one HTML string that opens offline; ``extra_sections`` (HTML) follow the figures."""
     alert = (
         '<p class="alert" id="collapse-alert">Representation collapse: the embedding spread fell below the '
         "threshold; the features barely tell images apart. See the collapse monitor.</p>"
@@ -156,11 +170,12 @@ def render_html(
 <nav>{nav}</nav>
 {alert}
 <h2 id="metrics-section">Metrics (test split; the evaluation protocol)</h2>
-<p>The same protocol on the SSL features and on two baselines: the raw pixels and an untrained
-encoder of the same architecture. A number without its baselines is not a result.</p>
+<p>The same protocol on the SSL features and on two baselines: the raw input (raw pixels; TF-IDF for
+texts) and an untrained encoder of the same architecture. A number without its baselines is not a result.</p>
 {metrics_table(metrics)}
 {finetune_note(metrics)}
 {"".join(sections)}
+{extra_sections}
 <h2 id="run">Run</h2>
 {definition_list(facts, "provenance")}
 <h2>Package versions</h2>

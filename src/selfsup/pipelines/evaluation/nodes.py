@@ -36,7 +36,15 @@ def evaluate(
         "raw_pixels": _raw_pixel_features(images, image_index),
         "random_init": random_init_features,
     }
-    labelled = image_index["label"].notna().to_numpy()
+    return evaluate_feature_sets(rows, image_index, params)
+
+
+def evaluate_feature_sets(
+    rows: dict[str, pd.DataFrame], index: pd.DataFrame, params: EvaluationParams
+) -> tuple[dict, pd.DataFrame]:
+    """The protocol on each features table of ``rows`` (``ssl`` among them), and the SSL features'
+    test-split predictions."""
+    labelled = index["label"].notna().to_numpy()
     if not labelled.any():
         logger.info("No labels: reporting label-free clustering structure only")
     metrics, ssl_predictions = {}, None

@@ -1,0 +1,82 @@
+"""The text methods, by the name used in ``pretraining.method``: masked language modelling and SimCSE.
+
+Both follow the image methods' shape (``selfsup.methods.base.Method``), so the image trainer
+runs them: a batch is (B, V, L) token ids, one row of ids per view. MLM's random masks and
+SimCSE's dropout masks come from torch's global generator, which checkpoints restore.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from selfsup.config.text_params import MLMParams, SimCSEParams
+from selfsup.losses import nt_xent
+from selfsup.methods.base import Method
+from selfsup.models import ProjectionHead
+from selfsup.text.encoder import TextTransformer
+from selfsup.text.wordpiece import CLS, MASK, PAD, SEP, SPECIAL_TOKENS
+
+
+def mask_tokens(ids: torch.Tensor, params: MLMParams, vocab_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """BERT's corruption: (inputs, chosen). ``mask_ratio`` of the tokens other than [CLS], [SEP] and padding
+    are chosen (at least one per text), and of those ``mask_token_p`` become [MASK], ``random_token_p`` a
+    random ordinary token, the rest stay as they are."""
+    candidates = (ids != PAD) & (ids != CLS) & (ids != SEP)
+    scores = torch.rand(ids.shape, device=ids.device).masked_fill(~candidates, 2.0)
+    chosen = (scores < params.mask_ratio) | (scores == scores.min(dim=1, keepdim=True).values)
+    chosen &= candidates
+    action = torch.rand(ids.shape, device=ids.device)
+    random_tokens = torch.randint(len(SPECIAL_TOKENS), vocab_size, ids.shape, device=ids.device)
+    inputs = torch.where(chosen & (action < params.mask_token_p), MASK, ids)
+    replaced = chosen & (action >= params.mask_token_p) & (action < params.mask_token_p + params.random_token_p)
+    inputs = torch.where(replaced, random_tokens, inputs)
+    return inputs, chosen
+
+
+class MLM(Method):
+    """Masked language modelling (Devlin et al., 2019): predict the chosen tokens from the corrupted text."""
+
+    n_views = 1
+
+    def __init__(self, encoder: TextTransformer, params: MLMParams):
+        super().__init__(encoder)
+        self.params = params
+        dim = encoder.feature_dim
+        self.head = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.LayerNorm(dim), nn.Linear(dim, encoder.vocab_size))
+
+    def views(self, batch: torch.Tensor) -> torch.Tensor:
+        return batch[:, 0].long()
+
+    def loss(self, ids: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        inputs, chosen = mask_tokens(ids, self.params, self.encoder.vocab_size)
+        logits = self.head(self.encoder.token_states(inputs)[chosen]).float()
+        targets = ids[chosen]
+        loss = F.cross_entropy(logits, targets)
+        return loss, {"mlm_accuracy": float((logits.argmax(1) == targets).float().mean())}
+
+
+class SimCSE(Method):
+    """Unsupervised SimCSE (Gao et al., 2021): a text and itself, through two dropout masks, are the positive
+    pair; the other texts of the batch the negatives (NT-Xent)."""
+
+    n_views = 2
+
+    def __init__(self, encoder: TextTransformer, params: SimCSEParams):
+        super().__init__(encoder)
+        self.temperature = params.temperature
+        self.projector = ProjectionHead(encoder.feature_dim, params.hidden_dim, params.projection_dim)
+
+    def views(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return batch[:, 0].long(), batch[:, 1].long()
+
+    def loss(self, inputs: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+        first, second = inputs
+        # One pass over both copies: every row draws its own dropout mask.
+        z = self.projector(self.encoder(torch.cat([first, second])))
+        z1, z2 = z.chunk(2)
+        return nt_xent(z1, z2, self.temperature), {}
+
+
+TEXT_METHODS: dict[str, type[Method]] = {"mlm": MLM, "simcse": SimCSE}
