@@ -40,6 +40,8 @@ def test_folder_environment_runs_end_to_end(project_copy, tmp_path, labelled):
             "kmeans_nmi",
             "kmeans_ari",
             "kmeans_acc",
+            "finetune_10pct",  # the finetune stage, on the same label fractions
+            "finetune_50pct",
         }
     else:
         assert set(metrics["ssl"]) == set(metrics["raw_pixels"]) == {"kmeans_silhouette"}
