@@ -127,14 +127,19 @@ def image_positions(image_index: pd.DataFrame, ids: pd.Series) -> np.ndarray:
     return positions
 
 
+def retrieval_queries(features: pd.DataFrame, n_queries: int, seed: int) -> pd.DataFrame:
+    """The retrieval queries: a seeded sample of the test rows."""
+    test = features[features["split"] == "test"]
+    return test.sample(min(n_queries, len(test)), random_state=seed)
+
+
 def nearest_training_images(
     features: pd.DataFrame, n_queries: int, k: int, seed: int
 ) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
-    """The retrieval queries (a seeded sample of the test rows), the training rows, and each
-    query's k nearest training rows by cosine similarity (positions in the training rows, nearest first)."""
-    test = features[features["split"] == "test"]
+    """The retrieval queries, the training rows, and each query's k nearest training rows by
+    cosine similarity (positions in the training rows, nearest first)."""
     train = features[features["split"] == "train"]
-    queries = test.sample(min(n_queries, len(test)), random_state=seed)
+    queries = retrieval_queries(features, n_queries, seed)
     query_x, train_x = _normalised(feature_matrix(queries)), _normalised(feature_matrix(train))
     neighbours = np.argsort(-(query_x @ train_x.T), axis=1, kind="stable")[:, : min(k, len(train))]
     return queries, train, neighbours

@@ -22,7 +22,7 @@ from selfsup.models import Encoder
 from selfsup.models.backbones import SmallCNN
 from selfsup.models.resnet import ResNet
 from selfsup.models.vit import ViT
-from selfsup.report.figures import image_positions, nearest_training_images, show_image
+from selfsup.report.figures import image_positions, nearest_training_images, retrieval_queries, show_image
 
 
 def is_vit(encoder: Encoder) -> bool:
@@ -129,7 +129,7 @@ def attention_maps(
     seed: int = 0,
 ) -> Figure:
     """Each retrieval query and the last block's [CLS] attention over it, one map per head."""
-    queries, _, _ = nearest_training_images(features, n_queries, 1, seed)
+    queries = retrieval_queries(features, n_queries, seed)
     query_images = images[image_positions(image_index, queries["id"])]
     maps = cls_attention(encoder, query_images)
     heads = maps.shape[1]
