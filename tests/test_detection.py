@@ -43,7 +43,7 @@ TINY = {
     "steps": 2,
     "batch_size": 4,
     "warmup_steps": 0,
-    "fpn_channels": 16,
+    "fpn_channels": 32,
     "seeds": [0],
     "supervised": {"steps": 2, "batch_size": 8},
     "figure_canvases": 2,
@@ -168,7 +168,7 @@ def test_a_frozen_encoder_stays_as_it_was_and_a_fine_tuned_one_learns():
     for frozen in (True, False):
         encoder = random_encoder(CONFIG, seed=0)
         before = {name: value.clone() for name, value in encoder.state_dict().items()}  # batch-norm statistics too
-        detector = build_detector(encoder, len(NAMES), 32, frozen, fpn_channels=16, score_threshold=0.05)
+        detector = build_detector(encoder, len(NAMES), 32, frozen, fpn_channels=32, score_threshold=0.05)
         train_detector(detector, train, 2, 4, 1e-3, 1.0, 0.0, 0, seed=0, device=CPU)
         changed = [name for name, value in encoder.state_dict().items() if not torch.equal(value, before[name])]
         assert bool(changed) != frozen, (frozen, changed)
@@ -237,6 +237,7 @@ def test_record_run_joins_the_detection_of_its_own_encoder_only():
     assert "detection" not in never
 
 
+@pytest.mark.slow  # the shared tiny run, then a kedro run of 6 detector runs: 35 s on the busy 2-core machine
 def test_kedro_run_detection_on_a_coco_folder_after_a_run(tiny_run, tmp_path):
     pytest.importorskip("pycocotools", reason="needs the detection extra: pip install -e '.[detection]'")
     project = tmp_path / "project"
@@ -245,7 +246,7 @@ def test_kedro_run_detection_on_a_coco_folder_after_a_run(tiny_run, tmp_path):
     annotations, folder = coco_folder(tmp_path / "coco", boxes)
     values = (
         *("source=coco", f"coco.annotations={annotations}", f"coco.images={folder}", "coco.test_fraction=0.34"),
-        *("canvas_size=32", "object_size=[8,14]", "steps=2", "batch_size=4", "fpn_channels=16", "seeds=[0]"),
+        *("canvas_size=32", "object_size=[8,14]", "steps=2", "batch_size=4", "fpn_channels=32", "seeds=[0]"),
         *("supervised.steps=2", "figure_canvases=2"),
     )
     params = ",".join(f"detection.{value}" for value in values)

@@ -47,7 +47,7 @@ class DetectionParams(StrictParams):
     encoder_lr_scale: float = Field(0.1, gt=0, le=1)  # a pretrained encoder fine-tunes at learning_rate × this
     weight_decay: float = Field(1e-4, ge=0)
     warmup_steps: int = Field(50, ge=0)
-    fpn_channels: int = Field(64, ge=16, multiple_of=16)  # FCOS's head normalises in 16 groups
+    fpn_channels: int = Field(64, ge=32, multiple_of=32)  # FCOS's head normalises in 32 groups
     score_threshold: float = Field(0.05, ge=0, lt=1)  # detections below it are dropped before scoring
     mixed_precision: bool = True  # the encoder under bf16 autocast on CUDA and on CPUs with bf16 units
     supervised: SupervisedParams = SupervisedParams()
