@@ -13,7 +13,7 @@ most 20 minutes. The last line is one JSON object with every number.
 
     python benchmarks/detection_fashion_mnist.py              # about 20 min on 2 cores, after the environment's run
     python benchmarks/detection_fashion_mnist.py --with-run   # the environment's run first (25 min more)
-    python benchmarks/detection_fashion_mnist.py --smoke      # 1,200 images, an untrained tiny encoder, seconds
+    python benchmarks/detection_fashion_mnist.py --smoke      # 1,200 images, an untrained tiny encoder: under a minute
 """
 
 from __future__ import annotations
@@ -38,9 +38,11 @@ MARKERS = ("<!-- detection_fashion_mnist:start -->", "<!-- detection_fashion_mni
 BUDGET_S = 1200.0
 FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 SMOKE = {
-    "train_canvases": 64,
-    "test_canvases": 32,
-    "steps": 5,
+    "canvas_size": 64,
+    "object_size": (14, 30),
+    "train_canvases": 32,
+    "test_canvases": 16,
+    "steps": 3,
     "batch_size": 8,
     "seeds": [0],
     "supervised": {"steps": 5, "batch_size": 64, "learning_rate": 0.001},

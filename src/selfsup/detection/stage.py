@@ -43,8 +43,10 @@ def _labelled_split(image_index: pd.DataFrame, split: str) -> tuple[np.ndarray, 
 def class_names(image_index: pd.DataFrame) -> tuple[str, ...]:
     """Label → name for labels 0 … max: the index's ``class_name`` where the dataset names its classes."""
     labelled = image_index[image_index["label"].notna()]
-    named = labelled[labelled["class_name"].notna()] if "class_name" in labelled else labelled.iloc[:0]
-    names = dict(zip(named["label"].astype(int), named["class_name"].astype(str)))
+    names = {}
+    if "class_name" in labelled:
+        named = labelled[labelled["class_name"].notna()]
+        names = dict(zip(named["label"].astype(int), named["class_name"].astype(str)))
     return tuple(names.get(label, str(label)) for label in range(int(labelled["label"].max()) + 1))
 
 
