@@ -261,7 +261,7 @@ def test_kedro_run_detection_on_a_coco_folder_after_a_run(tiny_run, tmp_path):
     assert '<table id="detection">' in page and "data:image/png;base64," in page
 
 
-@pytest.mark.slow  # 200 detector steps on 48-pixel canvases: about a minute on 2 cores
+@pytest.mark.slow  # 200 detector steps on 48-pixel canvases: 131 s on the busy 2-core machine
 def test_fcos_on_a_fine_tuned_small_cnn_learns_to_find_and_name_the_objects():
     pytest.importorskip("pycocotools", reason="needs the detection extra: pip install -e '.[detection]'")
     from selfsup.detection.scoring import coco_map
