@@ -14,18 +14,22 @@ from collections import namedtuple
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from kedro.runner import SequentialRunner
 from PIL import Image
 
 from selfsup.config import AugmentationParams
 from selfsup.data.images import ImageDecodeError
 from selfsup.data.view_cache import VIEWS_FILE, ensure_cache, open_cache
+from selfsup.encoder_checkpoint import CHECKPOINT_FORMAT, encoder_checkpoint, random_encoder
 from selfsup.errors import DataError, MissingInputError, ParameterError
 from selfsup.pipelines import ingestion
 from selfsup.preflight import validate_run
 from selfsup.resources import ResourceError
 from tests.conftest import base_parameters
 from tests.pipelines.test_stages import catalog_for
+from tests.test_detection import CONFIG as DETECTION_CONFIG
+from tests.test_detection import coco_folder
 from tests.test_readers import corrupt_png, save_image, truncated_jpeg, write_idx
 
 ALL_STAGES = {"ingestion", "augmentation", "pretraining", "feature_extraction", "finetune", "evaluation", "reporting"}
@@ -479,3 +483,74 @@ def test_kedro_run_on_a_corrupt_folder_fails_with_the_file_and_keeps_earlier_out
     assert len(errors) == 1 and "b/broken.png" in errors[0]
     assert earlier.read_bytes() == b"an earlier run's store"
     assert data_files(project_copy) == ["data/02_intermediate/images.npy"]
+
+
+# ------------------------------------------------------------------- detection
+
+
+def encoder_file(path, backbone="small_cnn"):
+    """An encoder checkpoint at ``path``: a tiny image encoder, or (``text_transformer``) a text encoder's outline."""
+    if backbone == "text_transformer":
+        checkpoint = {"format": CHECKPOINT_FORMAT, "config": {"backbone": backbone}, "state_dict": {}, "training": {}}
+    else:
+        checkpoint = encoder_checkpoint(random_encoder(DETECTION_CONFIG, 0), DETECTION_CONFIG, {})
+    torch.save(checkpoint, path)
+    return path
+
+
+BadDetection = namedtuple("BadDetection", "boxes missing backbone error message")
+
+BAD_DETECTION_INPUTS = {
+    "annotation whose image is missing": BadDetection(
+        {"a.png": [[4, 3, 20, 15]], "b.png": [[1, 1, 5, 5]]},
+        "b.png",
+        "small_cnn",
+        MissingInputError,
+        r"annotations\.json: image id 2 'b\.png' is missing: no file .*images/b\.png",
+    ),
+    "box outside its image": BadDetection(
+        {"a.png": [[4, 3, 20, 15], [30, 5, 15, 10]]},
+        None,
+        "small_cnn",
+        DataError,
+        r"annotations\.json: annotation id 2 \(image 'a\.png'\): bbox=\[30, 5, 15, 10\] lies outside the 40×30 image",
+    ),
+    "encoder without spatial maps": BadDetection(
+        {"a.png": [[4, 3, 20, 15]]},
+        None,
+        "text_transformer",
+        ParameterError,
+        r"detection\.checkpoint=.*encoder\.pt' holds a 'text_transformer' encoder, which has no spatial feature maps",
+    ),
+}
+
+
+def detection_case(tmp_path, case: BadDetection) -> dict:
+    """The base parameters, detecting on a COCO folder with ``case``'s flaw."""
+    annotations, folder = coco_folder(tmp_path / "coco", case.boxes)
+    if case.missing:
+        (folder / case.missing).unlink()
+    checkpoint = encoder_file(tmp_path / "encoder.pt", case.backbone)
+    coco = {"annotations": str(annotations), "images": str(folder)}
+    return with_changes({"detection.source": "coco", "detection.coco": coco, "detection.checkpoint": str(checkpoint)})
+
+
+@pytest.mark.parametrize("case", BAD_DETECTION_INPUTS.values(), ids=BAD_DETECTION_INPUTS.keys())
+def test_bad_detection_input_is_refused_before_any_work(tmp_path, case):
+    pytest.importorskip("pycocotools", reason="needs the detection extra: pip install -e '.[detection]'")
+    with pytest.raises(case.error, match=case.message):
+        validate_run(detection_case(tmp_path, case), {"detection", "augmentation"})
+
+
+def test_kedro_run_detection_with_a_box_outside_its_image_stops_before_the_first_node(project_copy, tmp_path):
+    pytest.importorskip("pycocotools", reason="needs the detection extra: pip install -e '.[detection]'")
+    detection = detection_case(tmp_path, BAD_DETECTION_INPUTS["box outside its image"])["detection"]
+    params = ",".join(f"detection.{key}={detection[key]}" for key in ("source", "checkpoint")) + "".join(
+        f",detection.coco.{key}={detection['coco'][key]}" for key in ("annotations", "images")
+    )
+    result = kedro_run(project_copy, "--pipelines", "detection", "--params", params)
+    assert result.returncode == 2, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1 and "bbox=[30, 5, 15, 10] lies outside the 40×30 image" in errors[0]
+    assert "Running node" not in result.stderr + result.stdout
+    assert data_files(project_copy) == []

@@ -18,7 +18,12 @@ FOLDERS = {
     "folder": "data/folder",
     "text_wordnet": "data/text_wordnet",
 }
-PATH_PARAMETERS = (("ingestion", "scratch_dir"), ("pretraining", "checkpoint", "directory"), ("embed", "checkpoint"))
+PATH_PARAMETERS = (
+    ("ingestion", "scratch_dir"),
+    ("pretraining", "checkpoint", "directory"),
+    ("embed", "checkpoint"),
+    ("detection", "checkpoint"),
+)
 
 
 def configuration(environment: str | None) -> OmegaConfigLoader:

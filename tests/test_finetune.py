@@ -101,9 +101,9 @@ def test_the_off_switch_writes_no_rows_and_the_metrics_keep_the_protocol_alone()
     )
     assert off == {}
     protocol = {"ssl": {"linear": 0.9}, "raw_pixels": {"linear": 0.8}, "random_init": {"linear": 0.7}}
-    metrics, _ = record_run(protocol, off, {}, {}, {}, "base")
+    metrics, _ = record_run(protocol, off, {}, {}, {}, {}, "base")
     assert {key: metrics[key] for key in protocol} == protocol and "finetune_runs" not in metrics
-    joined, _ = record_run(protocol, {"ssl": {"finetune_1pct": 0.95}, "finetune_runs": {}}, {}, {}, {}, "base")
+    joined, _ = record_run(protocol, {"ssl": {"finetune_1pct": 0.95}, "finetune_runs": {}}, {}, {}, {}, {}, "base")
     assert joined["ssl"] == {"linear": 0.9, "finetune_1pct": 0.95} and joined["raw_pixels"] == {"linear": 0.8}
 
 

@@ -227,6 +227,7 @@ PIPELINES = (
     "reporting",
     "compare",
     "embed",
+    "detection",
     "text",
 )
 

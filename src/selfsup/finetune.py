@@ -64,7 +64,7 @@ class Classifier(nn.Module):
         return self.head(self.encoder(x))
 
 
-def _batches(n: int, batch_size: int, generator: torch.Generator):
+def endless_batches(n: int, batch_size: int, generator: torch.Generator):
     """Endless full batches of positions in ``range(n)``: one shuffled pass after another."""
     order = torch.empty(0, dtype=torch.long)
     while True:
@@ -102,7 +102,7 @@ def finetune(
     base_lrs = [group["lr"] for group in optimizer.param_groups]
     size = tuple(train_images.shape[-2:])
     targets = torch.from_numpy(train_labels.astype(np.int64))
-    batches = _batches(len(train_images), min(params.batch_size, len(train_images)), generator)
+    order = endless_batches(len(train_images), min(params.batch_size, len(train_images)), generator)
     model.train()
     start, steps, stopped_by, loss = time.perf_counter(), 0, "steps", torch.tensor(float("nan"))
     planned = params.steps
@@ -115,7 +115,7 @@ def finetune(
             break
         for group, base_lr in zip(optimizer.param_groups, base_lrs):
             group["lr"] = base_lr * warmup_cosine(step, 0, planned)
-        positions = next(batches)
+        positions = next(order)
         views = augment_batch(torch.from_numpy(train_images[positions]), augmentation, generator, size)
         loss = F.cross_entropy(model(views.to(device)), targets[positions].to(device))
         optimizer.zero_grad(set_to_none=True)

@@ -12,8 +12,9 @@ from kedro.framework.project import find_pipelines
 from kedro.pipeline import Pipeline
 from kedro.utils import find_kedro_project
 
-# Run on demand only: embed needs user parameters, compare reads past runs.
-ON_DEMAND = ("embed", "compare")
+# Run on demand only: embed needs user parameters, compare reads past runs, detection trains detectors
+# on a finished run's encoder.
+ON_DEMAND = ("embed", "compare", "detection")
 TEXT = "text"
 
 

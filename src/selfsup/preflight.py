@@ -7,7 +7,8 @@ training set (the last partial batch is dropped), a kNN k larger than the labell
 leaves a class without an example, a method or backbone of the other modality
 (an image method on texts). The dataset's outline (headers, shapes, file
 lists; no decoding) answers those in well under a second; texts are read whole
-for it (a second for WordNet's 82,000 glosses).
+for it (a second for WordNet's 82,000 glosses). A detection run checks its encoder
+(one with spatial feature maps) and its COCO annotation file against the images' headers.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 from selfsup.config import (
     SCHEMAS,
     AugmentationParams,
+    DetectionParams,
     EvaluationParams,
     MultiCropParams,
     PretrainingParams,
@@ -59,6 +61,8 @@ def validate_run(values: dict[str, dict], used: set[str]) -> dict:
                 section: params[section] for section in ("augmentation", "pretraining", "evaluation") if section in used
             },
         )
+    if "detection" in used:
+        check_detection(params["detection"])
     return params
 
 
@@ -80,6 +84,30 @@ def check_run(
             )
     if evaluation is not None and outline.train_labels is not None:
         _check_evaluation(evaluation, outline)
+
+
+def check_detection(detection: DetectionParams) -> None:
+    """The detection stage's inputs: pycocotools, an encoder with spatial feature maps, a readable COCO folder."""
+    # Imported here: they load torch, which only a run that detects needs.
+    from selfsup.detection.coco import check_coco
+    from selfsup.detection.scoring import coco_tools
+    from selfsup.embedding import load_checkpoint
+    from selfsup.models import BACKBONES, build_encoder, has_spatial_maps
+
+    coco_tools()
+    config = load_checkpoint(detection.checkpoint)["config"]
+    if config["backbone"] not in BACKBONES or not has_spatial_maps(build_encoder(config)):
+        raise ParameterError(
+            f"detection.checkpoint={detection.checkpoint!r} holds a {config['backbone']!r} encoder, which has no "
+            f"spatial feature maps to build a detector on; train an image encoder ({', '.join(BACKBONES)})"
+        )
+    if detection.source == "coco":
+        if not detection.coco.annotations or not detection.coco.images:
+            raise ParameterError(
+                "detection.source='coco' needs detection.coco.annotations (the JSON file) and detection.coco.images "
+                f"(its image folder); got {detection.coco.annotations!r} and {detection.coco.images!r}"
+            )
+        check_coco(detection.coco.annotations, detection.coco.images)
 
 
 def check_modality(dataset: str, pretraining: PretrainingParams) -> None:

@@ -15,7 +15,7 @@ from kedro_datasets.pandas import ParquetDataset
 from kedro_datasets.text import TextDataset
 
 from selfsup.data.on_the_fly import OnTheFlyPlan
-from selfsup.datasets import EncoderCheckpointDataset, NpyDataset, ViewCacheDataset
+from selfsup.datasets import EncoderCheckpointDataset, NpyDataset, OptionalJSONDataset, ViewCacheDataset
 from selfsup.pipelines import (
     augmentation,
     evaluation,
@@ -40,6 +40,7 @@ def catalog_for(tmp_path, parameters: dict) -> DataCatalog:
         "features": ParquetDataset(filepath=str(tmp_path / "features.parquet")),
         "random_init_features": ParquetDataset(filepath=str(tmp_path / "random_init_features.parquet")),
         "finetune_metrics": JSONDataset(filepath=str(tmp_path / "finetune_metrics.json")),
+        "detection_metrics": OptionalJSONDataset(filepath=str(tmp_path / "detection_metrics.json")),
         "metrics": JSONDataset(filepath=str(tmp_path / "metrics.json")),
         "metrics_history": JSONDataset(filepath=str(tmp_path / "metrics_history.json"), version=Version(None, None)),
         "test_predictions": ParquetDataset(filepath=str(tmp_path / "test_predictions.parquet")),

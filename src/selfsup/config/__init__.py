@@ -10,6 +10,7 @@ them equal), except the project's data folders, which the library leaves unset.
 from selfsup.config.augmentation import AugmentationParams
 from selfsup.config.backbone_params import ResNetParams, SmallCNNParams, ViTParams
 from selfsup.config.base import StrictParams, validate
+from selfsup.config.detection import CocoParams, DetectionParams, SupervisedParams
 from selfsup.config.evaluation import EvaluationParams, ReportingParams
 from selfsup.config.features import EmbedParams, FeatureExtractionParams
 from selfsup.config.finetune import FinetuneParams
@@ -43,6 +44,7 @@ SCHEMAS: dict[str, type[StrictParams]] = {
     "evaluation": EvaluationParams,
     "reporting": ReportingParams,
     "embed": EmbedParams,
+    "detection": DetectionParams,
 }
 
 __all__ = [
@@ -52,7 +54,9 @@ __all__ = [
     "BEiTParams",
     "BYOLParams",
     "CheckpointParams",
+    "CocoParams",
     "DenoisingAEParams",
+    "DetectionParams",
     "DINOParams",
     "DistributedParams",
     "EmbedParams",
@@ -73,6 +77,7 @@ __all__ = [
     "SimCLRParams",
     "SimSiamParams",
     "SmallCNNParams",
+    "SupervisedParams",
     "SwAVParams",
     "VICRegParams",
     "ViTParams",

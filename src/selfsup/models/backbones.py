@@ -2,7 +2,8 @@
 
 An encoder is rebuilt from a plain config dict (stored in every checkpoint):
 ``{"backbone", "in_channels", "image_size", "backbone_params", "mean", "std"}``.
-It takes float images in [0, 1] and returns (B, feature_dim) features.
+It takes float images in [0, 1] and returns (B, feature_dim) features; ``spatial_maps`` gives the
+backbone's feature maps by stride (the detection stage builds its feature pyramid on them).
 """
 
 from __future__ import annotations
@@ -48,6 +49,15 @@ class SmallCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
 
+    def feature_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The output of each conv block, shallow to deep (the last one is what ``forward`` pools)."""
+        maps = []
+        for layer in self.body[:-2]:  # not the average pool and the flatten
+            x = layer(x)
+            if not isinstance(layer, nn.MaxPool2d):
+                maps.append(x)
+        return maps
+
 
 BACKBONES: dict[str, Callable[..., nn.Module]] = {
     "small_cnn": SmallCNN,
@@ -83,6 +93,18 @@ class Encoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone(self.normalise(x))
+
+    def spatial_maps(self, x: torch.Tensor) -> dict[int, torch.Tensor]:
+        """The backbone's feature maps of [0, 1] inputs ``x`` by their stride (input height / map height),
+        the deepest map of each stride. A backbone without ``feature_maps`` has no spatial layout to offer."""
+        if not has_spatial_maps(self):
+            raise TypeError(f"the {self.config['backbone']} backbone has no spatial feature maps")
+        return {round(x.shape[-2] / m.shape[-2]): m for m in self.backbone.feature_maps(self.normalise(x))}
+
+
+def has_spatial_maps(encoder: Encoder) -> bool:
+    """Whether the encoder's backbone exposes its feature maps (``feature_maps(x)``, shallow to deep)."""
+    return callable(getattr(encoder.backbone, "feature_maps", None))
 
 
 def build_encoder(config: dict) -> Encoder:

@@ -32,6 +32,16 @@ class ResNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
 
+    def feature_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The output of each residual stage, shallow to deep (the last one is what ``forward`` pools)."""
+        net = self.net
+        x = net.maxpool(net.relu(net.bn1(net.conv1(x))))
+        maps = []
+        for stage in (net.layer1, net.layer2, net.layer3, net.layer4):
+            x = stage(x)
+            maps.append(x)
+        return maps
+
 
 def resnet18(in_channels: int, small_image_stem: bool = True) -> ResNet:
     return ResNet(models.resnet18, in_channels, small_image_stem)

@@ -165,6 +165,12 @@ class ViT(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pooled(self.transform(self.tokens(x)))
 
+    def feature_maps(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The transformed patch tokens as one (B, dim, rows, cols) map, at a stride of ``patch_size``."""
+        rows, cols = self.grid_for(*x.shape[-2:])
+        patches = self.transform(self.tokens(x))[:, 1:]
+        return [patches.transpose(1, 2).reshape(len(x), -1, rows, cols)]
+
     def last_attention(self, x: torch.Tensor) -> torch.Tensor:
         """(B, heads, 1 + N, 1 + N): the last block's attention probabilities on images ``x``."""
         tokens = self.tokens(x)

@@ -54,7 +54,7 @@ SECTIONS = (
     ("Data", (("augmentation_preview", "Training images and the augmented views cached for pretraining."),)),
 )
 
-_STYLE = """
+STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#222;padding:0 1em}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
 th:first-child{text-align:left}tr.ssl{background:#eef5ff}figure{margin:1.5em 0}img{max-width:100%}
@@ -127,7 +127,7 @@ def parameters_section(parameters: dict, environment: str | None) -> str:
 <details><summary>{len(flat)} parameters</summary><table id="parameters">{rows}</table></details>"""
 
 
-def _figure(name: str, caption: str, png: bytes) -> str:
+def figure_element(name: str, caption: str, png: bytes) -> str:
     data = base64.b64encode(png).decode("ascii")
     return (
         f'<figure id="fig-{name}"><img alt="{html.escape(name)}" src="data:image/png;base64,{data}">'
@@ -154,7 +154,7 @@ def render_html(
     )
     sections = []
     for section, figures in SECTIONS:
-        present = [_figure(name, caption, pngs[name]) for name, caption in figures if name in pngs]
+        present = [figure_element(name, caption, pngs[name]) for name, caption in figures if name in pngs]
         if present:
             sections.append(f'<h2 id="{section.lower()}">{section}</h2>{"".join(present)}')
     nav = " ".join(
@@ -164,7 +164,7 @@ def render_html(
         + [("run", "Run"), ("parameters-section", "Parameters")]
     )
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{_STYLE}</style></head>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title><style>{STYLE}</style></head>
 <body>
 <h1>{html.escape(title)}</h1>
 <nav>{nav}</nav>

@@ -89,6 +89,7 @@ def _prediction_table(table: pd.DataFrame, linear: np.ndarray | None, clusters: 
 def record_run(
     protocol_metrics: dict,
     finetune_metrics: dict,
+    detection_metrics: dict,
     training_summary: dict,
     data_summary: dict,
     parameters: dict,
@@ -96,11 +97,17 @@ def record_run(
 ) -> tuple[dict, dict]:
     """``metrics.json`` (also returned for the versioned ``metrics_history``): the protocol's rows with
     the fine-tuning accuracies joined in (``ssl`` and ``random_init``; ``finetune_runs`` says how each
-    run went), and the ``run`` section: the training and data summaries, the environment and every
-    parameter as the run resolved it (the environment's files, ``--params`` and ``auto`` values applied)."""
+    run went), the ``detection`` section when the detection pipeline has run on this run's encoder
+    (its ``encoder_training`` is this run's training summary), and the ``run`` section: the training and
+    data summaries, the environment and every parameter as the run resolved it (the environment's files,
+    ``--params`` and ``auto`` values applied)."""
     rows = dict(protocol_metrics)
     for name, values in finetune_metrics.items():
         rows[name] = {**rows.get(name, {}), **values}
+    if detection_metrics and detection_metrics["encoder_training"] == training_summary:
+        rows["detection"] = {key: value for key, value in detection_metrics.items() if key != "encoder_training"}
+    elif detection_metrics:
+        logger.info("detection_metrics.json is of another run's encoder: metrics.json leaves it out")
     run = {**training_summary, **data_summary, "environment": environment, "parameters": parameters}
     metrics = {**rows, "run": run}
     return metrics, metrics

@@ -17,6 +17,7 @@ def create_pipeline(**kwargs) -> Pipeline:
                 inputs=[
                     "protocol_metrics",
                     "finetune_metrics",
+                    "detection_metrics",
                     "training_summary",
                     "data_summary",
                     "parameters",

@@ -118,8 +118,8 @@ def evaluate_texts(
 def record_text_run(
     protocol_metrics: dict, training_summary: dict, data_summary: dict, parameters: dict, environment: str
 ) -> tuple[dict, dict]:
-    """``metrics.json`` as for images; texts have no fine-tuning stage, so no fine-tuning rows join it."""
-    return record_run(protocol_metrics, {}, training_summary, data_summary, parameters, environment)
+    """``metrics.json`` as for images; texts have no fine-tuning or detection stage, so neither joins it."""
+    return record_run(protocol_metrics, {}, {}, training_summary, data_summary, parameters, environment)
 
 
 def report_texts(
