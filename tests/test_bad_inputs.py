@@ -147,7 +147,7 @@ BAD_PARAMETERS = {
     ),
     "fine-tuning without steps": BadParameter({"finetune.steps": 0}, r"finetune\.steps=0.*greater than or equal to 1"),
     "encoder learning faster than its head": BadParameter(
-        {"finetune.encoder_lr_scale": 2}, r"finetune\.encoder_lr_scale=2.*less than or equal to 1"
+        {"finetune.pretrained_lr_scale": 2}, r"finetune\.pretrained_lr_scale=2.*less than or equal to 1"
     ),
     "fine-tuning batch of one": BadParameter(
         {"finetune.batch_size": 1}, r"finetune\.batch_size=1.*greater than or equal to 2"

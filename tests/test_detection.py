@@ -257,6 +257,10 @@ def test_kedro_run_detection_on_a_coco_folder_after_a_run(tiny_run, tmp_path):
     assert (metrics["data"]["train_images"], metrics["data"]["test_images"]) == (4, 2)
     assert len(metrics["runs"]) == 6
     assert metrics["encoder_training"] == json.loads((project / "data/06_models/training_summary.json").read_text())
+    recorded = json.loads((reporting / "metrics.json").read_text())
+    before = json.loads((tiny_run / "data" / "08_reporting" / "metrics.json").read_text())
+    assert recorded["detection"]["runs"] == metrics["runs"] and recorded["ssl"] == before["ssl"]
+    assert "detection" not in before
     page = (reporting / "detection_report.html").read_text()
     assert '<table id="detection">' in page and "data:image/png;base64," in page
 

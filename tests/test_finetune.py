@@ -10,12 +10,13 @@ from sklearn.datasets import load_digits
 
 from selfsup.config import AugmentationParams, FinetuneParams
 from selfsup.encoder_checkpoint import random_encoder
-from selfsup.finetune import finetune, finetune_protocol
+from selfsup.finetune import Classifier, embed_images, finetune, finetune_protocol, predict
 from selfsup.label_fractions import label_fraction
 from selfsup.pipelines import augmentation, ingestion, pretraining
 from selfsup.pipelines import finetune as finetune_stage
 from selfsup.pipelines.evaluation.nodes import record_run
 from selfsup.pipelines.finetune.nodes import finetune_encoders
+from selfsup.probe import fit_linear_probe
 from tests.conftest import base_parameters
 from tests.pipelines.test_stages import catalog_for
 
@@ -47,7 +48,7 @@ def test_fine_tuning_learns_the_labels_and_changes_the_whole_encoder(digits):
     before = {name: value.clone() for name, value in encoder.state_dict().items()}
     params = FinetuneParams(steps=60, batch_size=64, learning_rate=3e-3)
     run = finetune(
-        encoder, images[:1400], labels[:1400], images[1400:], labels[1400:], params, _augmentation(), 1.0, "cpu"
+        encoder, images[:1400], labels[:1400], images[1400:], labels[1400:], params, _augmentation(), False, "cpu"
     )
     assert run.steps == 60 and run.stopped_by == "steps" and run.labels == 1400
     assert run.accuracy > 0.3  # chance is 0.1
@@ -55,12 +56,42 @@ def test_fine_tuning_learns_the_labels_and_changes_the_whole_encoder(digits):
     assert "backbone.body.0.0.weight" in changed  # the first conv layer trained too
 
 
+@pytest.mark.parametrize("classes", [(0, 1, 2, 3, 4, 5, 6, 7, 8, 9), (3, 7), (1, 4, 8)])
+def test_a_probe_started_head_predicts_what_the_linear_probe_predicts(digits, classes):
+    """LP-FT's starting point is the probe: the same classes for every test image, including with two
+    classes (scikit-learn's one-logit model) and with labels that leave classes of the head out."""
+    images, labels = digits
+    chosen = np.isin(labels, classes)
+    train = chosen & (np.arange(len(labels)) < 1400)
+    model = Classifier(random_encoder(CONFIG, seed=0), n_classes=10)
+    model.start_from_probe(images[train], labels[train], torch.device("cpu"))
+    probe = fit_linear_probe(embed_images(model.encoder, images[train], "cpu"), labels[train])
+    test_features = embed_images(model.encoder, images[1400:], "cpu")
+    assert np.array_equal(predict(model, images[1400:], "cpu"), probe.predict(test_features))
+
+
+def test_a_pretrained_encoder_learns_at_the_scaled_rate_and_a_random_init_one_at_the_full_rate(digits):
+    images, labels = digits
+    params = FinetuneParams(steps=1, batch_size=64, learning_rate=0.1, pretrained_lr_scale=1e-6)
+    moved = {}
+    for pretrained in (True, False):
+        encoder = random_encoder(CONFIG, 0)
+        before = encoder.backbone.body[0][0].weight.detach().clone()
+        finetune(
+            encoder, images[:300], labels[:300], images[1400:], labels[1400:], params, _augmentation(), pretrained,
+            "cpu",
+        )  # fmt: skip
+        moved[pretrained] = float((encoder.backbone.body[0][0].weight - before).abs().max())
+    # AdamW's first step moves a weight by about its rate
+    assert moved[True] < 1e-5 < 1e-2 < moved[False]
+
+
 def test_a_time_budget_stops_fine_tuning_early(digits):
     images, labels = digits
     params = FinetuneParams(steps=10_000, batch_size=16)
     run = finetune(
         random_encoder(CONFIG, 0), images[:100], labels[:100], images[1400:], labels[1400:], params, _augmentation(),
-        1.0, "cpu", budget_s=0.5,
+        False, "cpu", budget_s=0.5,
     )  # fmt: skip
     assert run.stopped_by == "time_budget" and 0 < run.steps < 10_000
 
@@ -72,7 +103,7 @@ def test_each_encoder_starts_from_its_own_weights_on_the_probes_label_subsets(di
     initial = {name: value.clone() for name, value in encoder.state_dict().items()}
     params = FinetuneParams(steps=3, batch_size=16)
     metrics = finetune_protocol(
-        {"ssl": (encoder, 0.1)}, images, train, labels[train], test, labels[test], (0.01, 0.1), 0, params,
+        {"ssl": (encoder, True)}, images, train, labels[train], test, labels[test], (0.01, 0.1), 0, params,
         _augmentation(), torch.device("cpu"),
     )  # fmt: skip
     assert set(metrics["ssl"]) == {"finetune_1pct", "finetune_10pct"}
@@ -80,7 +111,7 @@ def test_each_encoder_starts_from_its_own_weights_on_the_probes_label_subsets(di
     assert runs["finetune_1pct"]["labels"] == len(label_fraction(labels[train], 0.01, 0))
     assert runs["finetune_10pct"]["labels"] == len(label_fraction(labels[train], 0.1, 0))
     again = finetune_protocol(
-        {"ssl": (random_encoder(CONFIG, 0), 0.1)}, images, train, labels[train], test, labels[test], (0.1,), 0,
+        {"ssl": (random_encoder(CONFIG, 0), True)}, images, train, labels[train], test, labels[test], (0.1,), 0,
         params, _augmentation(), torch.device("cpu"),
     )  # fmt: skip
     # the 10 % run after the 1 % run started from the initial weights, not from the 1 % run's

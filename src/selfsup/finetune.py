@@ -1,15 +1,20 @@
 """Fine-tuning the whole encoder with a linear head on a few labels (the semi-supervised protocol).
 
-The recipe, the same for every encoder and label fraction: a batch-norm without
-affine parameters then a linear layer on the encoder's features (a linear
-classifier at test time, whatever the features' scale); AdamW, cosine decay
-from ``learning_rate`` to zero over ``steps`` steps, no warmup; each step one
-freshly augmented view (the training views' augmentations, at the stored image
-size that the test images are scored at) of ``batch_size`` labelled images,
-batch norm in train mode. A pretrained encoder learns at ``encoder_lr_scale``
-times the head's rate, so that a few labels adjust its features rather than
-overwrite them; a random-init encoder has nothing to keep and learns at the
-head's rate, which makes it the stronger baseline, not a handicapped one.
+The head, for every encoder and label fraction: a batch-norm without affine
+parameters then a linear layer on the encoder's features (a linear classifier at
+test time, whatever the features' scale). AdamW, cosine decay from the run's rate
+to zero over ``steps`` steps, no warmup; each step one freshly augmented view (the
+training views' augmentations, at the stored image size that the test images are
+scored at) of ``batch_size`` labelled images, batch norm in train mode.
+
+A pretrained encoder is fine-tuned as LP-FT (Kumar et al. 2022): its head starts as
+the linear probe of its frozen features on the same labels, so that the model begins
+where the probe is, and the whole classifier learns at ``pretrained_lr_scale`` times
+``learning_rate``, adjusting the features rather than overwriting them with a random
+head's first gradients. A random-init encoder has no features worth a probe or worth
+keeping: a fresh head, everything at ``learning_rate``, which makes it the stronger
+baseline, not a handicapped one (a probe-started head on random features is a poor
+start: benchmarks/RESULTS.md, run 9).
 """
 
 from __future__ import annotations
@@ -27,11 +32,13 @@ from selfsup.augment import augment_batch
 from selfsup.config import AugmentationParams, FinetuneParams
 from selfsup.label_fractions import label_fraction
 from selfsup.models import Encoder
+from selfsup.probe import fit_linear_probe
 from selfsup.schedule import warmup_cosine
 
 logger = logging.getLogger(__name__)
 
 EVAL_BATCH = 512
+ABSENT_CLASS_LOGIT = -30.0  # a probe-started head's logit for a class its labels lack: never predicted
 CALIBRATION_STEPS = 10  # with a time budget, the steps timed before the schedule's length is set
 
 
@@ -63,6 +70,26 @@ class Classifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.encoder(x))
 
+    def start_from_probe(self, images: np.ndarray, labels: np.ndarray, device: torch.device) -> None:
+        """The head becomes the linear probe of the encoder's features of ``images`` (unaugmented):
+        the batch norm holds the probe's standardisation, the linear layer its weights."""
+        probe = fit_linear_probe(embed_images(self.encoder, images, device), labels)
+        norm, linear = self.head
+        weights = torch.zeros_like(linear.weight)
+        intercepts = torch.full_like(linear.bias, ABSENT_CLASS_LOGIT)
+        classes = torch.as_tensor(probe.classes, device=weights.device)
+        if len(probe.classes) == 2:  # scikit-learn's binary model: one logit, for the second class
+            weights[classes[1]] = probe.weights[0].to(weights)
+            intercepts[classes] = torch.stack([torch.zeros(()), probe.intercepts[0].cpu()]).to(weights)
+        else:
+            weights[classes], intercepts[classes] = probe.weights.to(weights), probe.intercepts.to(weights)
+        variance = probe.scale.square().to(weights)
+        with torch.no_grad():  # the norm divides by sqrt(variance + eps), the probe by its scale alone
+            norm.running_mean.copy_(probe.mean)
+            norm.running_var.copy_(variance)
+            linear.weight.copy_(weights * ((variance + norm.eps).sqrt() / probe.scale.to(weights)))
+            linear.bias.copy_(intercepts)
+
 
 def endless_batches(n: int, batch_size: int, generator: torch.Generator):
     """Endless full batches of positions in ``range(n)``: one shuffled pass after another."""
@@ -82,24 +109,24 @@ def finetune(
     test_labels: np.ndarray,
     params: FinetuneParams,
     augmentation: AugmentationParams,
-    encoder_lr_scale: float,
+    pretrained: bool,
     device: torch.device,
     budget_s: float | None = None,
 ) -> FinetuneRun:
-    """Fine-tune ``encoder`` (modified in place) and a new linear head on uint8 (N, C, H, W)
-    ``train_images`` and their labels; score the test images."""
+    """Fine-tune ``encoder`` (modified in place) and a linear head on uint8 (N, C, H, W)
+    ``train_images`` and their labels, as LP-FT when ``pretrained``; score the test images."""
     torch.manual_seed(params.seed)
     generator = torch.Generator().manual_seed(params.seed)
     n_classes = int(max(train_labels.max(), test_labels.max())) + 1
     model = Classifier(encoder, n_classes).to(device)
-    optimizer = torch.optim.AdamW(
-        [
-            {"params": model.encoder.parameters(), "lr": params.learning_rate * encoder_lr_scale},
-            {"params": model.head.parameters(), "lr": params.learning_rate},
-        ],
-        weight_decay=params.weight_decay,
-    )
-    base_lrs = [group["lr"] for group in optimizer.param_groups]
+    started = time.perf_counter()
+    learning_rate = params.learning_rate
+    if pretrained:
+        model.start_from_probe(train_images, train_labels, device)
+        learning_rate *= params.pretrained_lr_scale
+        if budget_s is not None:  # the probe's seconds come out of the run's share
+            budget_s -= time.perf_counter() - started
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=params.weight_decay)
     size = tuple(train_images.shape[-2:])
     targets = torch.from_numpy(train_labels.astype(np.int64))
     order = endless_batches(len(train_images), min(params.batch_size, len(train_images)), generator)
@@ -113,8 +140,8 @@ def finetune(
         if step >= planned or (budget_s is not None and elapsed > budget_s):
             stopped_by = "time_budget"
             break
-        for group, base_lr in zip(optimizer.param_groups, base_lrs):
-            group["lr"] = base_lr * warmup_cosine(step, 0, planned)
+        for group in optimizer.param_groups:
+            group["lr"] = learning_rate * warmup_cosine(step, 0, planned)
         positions = next(order)
         views = augment_batch(torch.from_numpy(train_images[positions]), augmentation, generator, size)
         loss = F.cross_entropy(model(views.to(device)), targets[positions].to(device))
@@ -122,24 +149,31 @@ def finetune(
         loss.backward()
         optimizer.step()
         steps = step + 1
-    wall_time = time.perf_counter() - start
+    wall_time = time.perf_counter() - started
     accuracy = float((predict(model, test_images, device) == test_labels).mean())
     return FinetuneRun(len(train_images), steps, round(wall_time, 2), stopped_by, float(loss.detach()), accuracy)
 
 
 @torch.inference_mode()
-def predict(model: nn.Module, images: np.ndarray, device: torch.device) -> np.ndarray:
-    """The classes ``model`` (in eval mode) gives uint8 (N, C, H, W) ``images``."""
+def embed_images(model: nn.Module, images: np.ndarray, device: torch.device) -> np.ndarray:
+    """``model``'s outputs (in eval mode; its mode restored) for uint8 (N, C, H, W) ``images``."""
+    training = model.training
     model.eval()
-    predictions = []
+    outputs = []
     for start in range(0, len(images), EVAL_BATCH):
         batch = torch.from_numpy(np.array(images[start : start + EVAL_BATCH])).to(device).float().div_(255.0)
-        predictions.append(model(batch).argmax(dim=1).cpu().numpy())
-    return np.concatenate(predictions)
+        outputs.append(model(batch).float().cpu().numpy())
+    model.train(training)
+    return np.concatenate(outputs)
+
+
+def predict(model: nn.Module, images: np.ndarray, device: torch.device) -> np.ndarray:
+    """The classes ``model`` gives uint8 (N, C, H, W) ``images``."""
+    return embed_images(model, images, device).argmax(axis=1)
 
 
 def finetune_protocol(
-    encoders: dict[str, tuple[Encoder, float]],
+    encoders: dict[str, tuple[Encoder, bool]],
     images: np.ndarray,
     train_positions: np.ndarray,
     train_labels: np.ndarray,
@@ -151,7 +185,7 @@ def finetune_protocol(
     augmentation: AugmentationParams,
     device: torch.device,
 ) -> dict:
-    """Each encoder (``name → (encoder, encoder_lr_scale)``) fine-tuned from its initial weights on
+    """Each encoder (``name → (encoder, pretrained)``) fine-tuned from its initial weights on
     each stratified label fraction (the probes' subsets): ``{name: {finetune_<p>pct: accuracy}}``
     for every encoder, and ``finetune_runs``: ``{name: {finetune_<p>pct: how the run went}}``."""
     initial = {name: {k: v.clone() for k, v in encoder.state_dict().items()} for name, (encoder, _) in encoders.items()}
@@ -161,7 +195,7 @@ def finetune_protocol(
     budget_s = params.time_budget_s / n_runs if params.time_budget_s is not None else None
     metrics: dict = {name: {} for name in encoders}
     metrics["finetune_runs"] = {name: {} for name in encoders}
-    for name, (encoder, encoder_lr_scale) in encoders.items():
+    for name, (encoder, pretrained) in encoders.items():
         for fraction, subset in subsets.items():
             encoder.load_state_dict(initial[name])
             run = finetune(
@@ -172,7 +206,7 @@ def finetune_protocol(
                 test_labels,
                 params,
                 augmentation,
-                encoder_lr_scale,
+                pretrained,
                 device,
                 budget_s,
             )

@@ -66,7 +66,7 @@ def supervised_encoder(
     recipe = FinetuneParams(
         steps=params.steps, batch_size=params.batch_size, learning_rate=params.learning_rate, seed=seed
     )
-    run = finetune(encoder, train_images, train_labels, test_images, test_labels, recipe, augmentation, 1.0, device)
+    run = finetune(encoder, train_images, train_labels, test_images, test_labels, recipe, augmentation, False, device)
     return encoder.cpu().eval(), run
 
 

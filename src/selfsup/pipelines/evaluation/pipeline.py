@@ -12,19 +12,25 @@ def create_pipeline(**kwargs) -> Pipeline:
                 outputs=["protocol_metrics", "test_predictions"],
                 name="evaluate",
             ),
-            Node(
-                record_run,
-                inputs=[
-                    "protocol_metrics",
-                    "finetune_metrics",
-                    "detection_metrics",
-                    "training_summary",
-                    "data_summary",
-                    "parameters",
-                    "environment",
-                ],
-                outputs=["metrics", "metrics_history"],
-                name="record_run",
-            ),
+            record_run_node(),
         ]
+    )
+
+
+def record_run_node() -> Node:
+    """``metrics.json`` from the stored rows; the detection pipeline holds the same node, which runs
+    once when both pipelines run together."""
+    return Node(
+        record_run,
+        inputs=[
+            "protocol_metrics",
+            "finetune_metrics",
+            "detection_metrics",
+            "training_summary",
+            "data_summary",
+            "parameters",
+            "environment",
+        ],
+        outputs=["metrics", "metrics_history"],
+        name="record_run",
     )

@@ -39,8 +39,8 @@ def finetune_encoders(
     train, test = np.flatnonzero(labelled & (split == "train")), np.flatnonzero(labelled & (split == "test"))
     labels = image_index["label"].to_numpy(dtype=np.float64, na_value=-1).astype(np.int64)
     encoders = {
-        "ssl": (encoder_from_checkpoint(encoder), params.encoder_lr_scale),
-        "random_init": (random_encoder(encoder["config"], seed), 1.0),
+        "ssl": (encoder_from_checkpoint(encoder), True),
+        "random_init": (random_encoder(encoder["config"], seed), False),
     }
     return finetune_protocol(
         encoders,
