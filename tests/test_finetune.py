@@ -10,7 +10,7 @@ from sklearn.datasets import load_digits
 
 from selfsup.config import AugmentationParams, FinetuneParams
 from selfsup.encoder_checkpoint import random_encoder
-from selfsup.finetune import Classifier, embed_images, finetune, finetune_protocol, predict
+from selfsup.finetune import Classifier, embed_images, finetune, finetune_protocol, interpolated, predict
 from selfsup.label_fractions import label_fraction
 from selfsup.pipelines import augmentation, ingestion, pretraining
 from selfsup.pipelines import finetune as finetune_stage
@@ -84,6 +84,23 @@ def test_a_pretrained_encoder_learns_at_the_scaled_rate_and_a_random_init_one_at
         moved[pretrained] = float((encoder.backbone.body[0][0].weight - before).abs().max())
     # AdamW's first step moves a weight by about its rate
     assert moved[True] < 1e-5 < 1e-2 < moved[False]
+
+
+def test_a_pretrained_model_keeps_wise_ft_alpha_of_the_way_from_its_probe_start(digits):
+    images, labels = digits
+    moved = {}
+    for alpha in (1e-6, 1.0):
+        params = FinetuneParams(steps=3, batch_size=64, learning_rate=0.1, pretrained_lr_scale=1.0, wise_ft_alpha=alpha)
+        encoder = random_encoder(CONFIG, 0)
+        before = encoder.backbone.body[0][0].weight.detach().clone()
+        finetune(
+            encoder, images[:300], labels[:300], images[1400:], labels[1400:], params, _augmentation(), True, "cpu"
+        )
+        moved[alpha] = float((encoder.backbone.body[0][0].weight - before).abs().max())
+    assert moved[1e-6] < 1e-5 < 1e-2 < moved[1.0]
+    start, tuned = {"w": torch.zeros(2), "n": torch.tensor(0)}, {"w": torch.ones(2), "n": torch.tensor(7)}
+    halfway = interpolated(start, tuned, 0.5)
+    assert torch.equal(halfway["w"], torch.full((2,), 0.5)) and halfway["n"] == 7
 
 
 def test_a_time_budget_stops_fine_tuning_early(digits):

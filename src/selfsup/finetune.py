@@ -11,10 +11,13 @@ A pretrained encoder is fine-tuned as LP-FT (Kumar et al. 2022): its head starts
 the linear probe of its frozen features on the same labels, so that the model begins
 where the probe is, and the whole classifier learns at ``pretrained_lr_scale`` times
 ``learning_rate``, adjusting the features rather than overwriting them with a random
-head's first gradients. A random-init encoder has no features worth a probe or worth
-keeping: a fresh head, everything at ``learning_rate``, which makes it the stronger
-baseline, not a handicapped one (a probe-started head on random features is a poor
-start: benchmarks/RESULTS.md, run 9).
+head's first gradients. The weights it keeps are WiSE-FT's (Wortsman et al. 2022):
+``wise_ft_alpha`` of the way from that start to the fine-tuned weights, which keeps
+what the probe knew where a few labels overfit. A random-init encoder has no
+features worth a probe or worth keeping: a fresh head, everything at
+``learning_rate``, its fine-tuned weights kept as they end, which makes it the
+stronger baseline, not a handicapped one (a probe-started head on random features
+is a poor start: benchmarks/RESULTS.md, run 9).
 """
 
 from __future__ import annotations
@@ -123,6 +126,7 @@ def finetune(
     learning_rate = params.learning_rate
     if pretrained:
         model.start_from_probe(train_images, train_labels, device)
+        probe_state = {name: value.clone() for name, value in model.state_dict().items()}
         learning_rate *= params.pretrained_lr_scale
         if budget_s is not None:  # the probe's seconds come out of the run's share
             budget_s -= time.perf_counter() - started
@@ -149,9 +153,20 @@ def finetune(
         loss.backward()
         optimizer.step()
         steps = step + 1
+    if pretrained:
+        model.load_state_dict(interpolated(probe_state, model.state_dict(), params.wise_ft_alpha))
     wall_time = time.perf_counter() - started
     accuracy = float((predict(model, test_images, device) == test_labels).mean())
     return FinetuneRun(len(train_images), steps, round(wall_time, 2), stopped_by, float(loss.detach()), accuracy)
+
+
+def interpolated(start: dict, tuned: dict, alpha: float) -> dict:
+    """WiSE-FT's weights (Wortsman et al. 2022): ``(1 - alpha) * start + alpha * tuned`` for every
+    floating-point entry (batch-norm statistics included), counters as ``tuned`` has them."""
+    return {
+        name: torch.lerp(start[name], value, alpha) if value.is_floating_point() else value
+        for name, value in tuned.items()
+    }
 
 
 @torch.inference_mode()

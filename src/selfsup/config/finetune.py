@@ -15,6 +15,7 @@ class FinetuneParams(StrictParams):
     batch_size: int = Field(64, ge=2)  # capped at the labelled images of the fraction
     learning_rate: float = Field(1e-3, gt=0)  # AdamW, a random-init encoder's and its fresh head's
     pretrained_lr_scale: float = Field(0.1, gt=0, le=1)  # LP-FT: a pretrained encoder and its probe-started head
+    wise_ft_alpha: float = Field(0.5, gt=0, le=1)  # the pretrained model keeps start + alpha × (fine-tuned − start)
     weight_decay: float = Field(0.05, ge=0)
     time_budget_s: float | None = Field(None, gt=0)  # the whole stage, shared equally by its runs
     device: Literal["auto", "cpu", "cuda"] = "auto"
