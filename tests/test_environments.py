@@ -50,6 +50,7 @@ def test_folder_environment_runs_end_to_end(project_copy, tmp_path, labelled):
     assert not (project_copy / "data" / "08_reporting" / "metrics.json").exists()  # base's folder untouched
 
 
+@pytest.mark.slow  # two whole kedro runs: 90 s on 2 quiet cores (the folder runs above stay in the fast suite)
 def test_two_environments_keep_their_outputs_and_record_their_parameters(project_copy, tmp_path):
     folder = make_folder(tmp_path / "photos", True, per_class=40, classes=("a", "b", "c"))
     kedro(project_copy, "--env", "folder", "--params", f"ingestion.path={folder},{TINY}")

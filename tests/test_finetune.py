@@ -81,7 +81,7 @@ def test_a_pretrained_encoder_learns_at_the_scaled_rate_and_a_random_init_one_at
             encoder, images[:300], labels[:300], images[1400:], labels[1400:], params, _augmentation(), pretrained,
             "cpu",
         )  # fmt: skip
-        moved[pretrained] = float((encoder.backbone.body[0][0].weight - before).abs().max())
+        moved[pretrained] = float((encoder.backbone.body[0][0].weight.detach() - before).abs().max())
     # AdamW's first step moves a weight by about its rate
     assert moved[True] < 1e-5 < 1e-2 < moved[False]
 
@@ -96,7 +96,7 @@ def test_a_pretrained_model_keeps_wise_ft_alpha_of_the_way_from_its_probe_start(
         finetune(
             encoder, images[:300], labels[:300], images[1400:], labels[1400:], params, _augmentation(), True, "cpu"
         )
-        moved[alpha] = float((encoder.backbone.body[0][0].weight - before).abs().max())
+        moved[alpha] = float((encoder.backbone.body[0][0].weight.detach() - before).abs().max())
     assert moved[1e-6] < 1e-5 < 1e-2 < moved[1.0]
     start, tuned = {"w": torch.zeros(2), "n": torch.tensor(0)}, {"w": torch.ones(2), "n": torch.tensor(7)}
     halfway = interpolated(start, tuned, 0.5)
