@@ -10,7 +10,7 @@ from sklearn.datasets import load_digits
 
 from selfsup.config import AugmentationParams, FinetuneParams
 from selfsup.encoder_checkpoint import random_encoder
-from selfsup.finetune import Classifier, embed_images, finetune, finetune_protocol, interpolated, predict
+from selfsup.finetune import Classifier, finetune, finetune_protocol, interpolated, model_outputs, predict
 from selfsup.label_fractions import label_fraction
 from selfsup.pipelines import augmentation, ingestion, pretraining
 from selfsup.pipelines import finetune as finetune_stage
@@ -65,38 +65,38 @@ def test_a_probe_started_head_predicts_what_the_linear_probe_predicts(digits, cl
     train = chosen & (np.arange(len(labels)) < 1400)
     model = Classifier(random_encoder(CONFIG, seed=0), n_classes=10)
     model.start_from_probe(images[train], labels[train], torch.device("cpu"))
-    probe = fit_linear_probe(embed_images(model.encoder, images[train], "cpu"), labels[train])
-    test_features = embed_images(model.encoder, images[1400:], "cpu")
+    probe = fit_linear_probe(model_outputs(model.encoder, images[train], "cpu"), labels[train])
+    test_features = model_outputs(model.encoder, images[1400:], "cpu")
     assert np.array_equal(predict(model, images[1400:], "cpu"), probe.predict(test_features))
 
 
-def test_a_pretrained_encoder_learns_at_the_scaled_rate_and_a_random_init_one_at_the_full_rate(digits):
+def _first_conv_moved(digits, params: FinetuneParams, pretrained: bool) -> float:
+    """How far fine-tuning on 300 digits moves any weight of the encoder's first conv layer."""
     images, labels = digits
+    encoder = random_encoder(CONFIG, 0)
+    before = encoder.backbone.body[0][0].weight.detach().clone()
+    train, test = slice(0, 300), slice(1400, None)
+    augmentation = _augmentation()
+    finetune(encoder, images[train], labels[train], images[test], labels[test], params, augmentation, pretrained, "cpu")
+    return float((encoder.backbone.body[0][0].weight.detach() - before).abs().max())
+
+
+def test_a_pretrained_encoder_learns_at_the_scaled_rate_and_a_random_init_one_at_the_full_rate(digits):
     params = FinetuneParams(steps=1, batch_size=64, learning_rate=0.1, pretrained_lr_scale=1e-6)
-    moved = {}
-    for pretrained in (True, False):
-        encoder = random_encoder(CONFIG, 0)
-        before = encoder.backbone.body[0][0].weight.detach().clone()
-        finetune(
-            encoder, images[:300], labels[:300], images[1400:], labels[1400:], params, _augmentation(), pretrained,
-            "cpu",
-        )  # fmt: skip
-        moved[pretrained] = float((encoder.backbone.body[0][0].weight.detach() - before).abs().max())
+    moved = {pretrained: _first_conv_moved(digits, params, pretrained) for pretrained in (True, False)}
     # AdamW's first step moves a weight by about its rate
     assert moved[True] < 1e-5 < 1e-2 < moved[False]
 
 
 def test_a_pretrained_model_keeps_wise_ft_alpha_of_the_way_from_its_probe_start(digits):
-    images, labels = digits
-    moved = {}
-    for alpha in (1e-6, 1.0):
-        params = FinetuneParams(steps=3, batch_size=64, learning_rate=0.1, pretrained_lr_scale=1.0, wise_ft_alpha=alpha)
-        encoder = random_encoder(CONFIG, 0)
-        before = encoder.backbone.body[0][0].weight.detach().clone()
-        finetune(
-            encoder, images[:300], labels[:300], images[1400:], labels[1400:], params, _augmentation(), True, "cpu"
+    moved = {
+        alpha: _first_conv_moved(
+            digits,
+            FinetuneParams(steps=3, batch_size=64, learning_rate=0.1, pretrained_lr_scale=1.0, wise_ft_alpha=alpha),
+            pretrained=True,
         )
-        moved[alpha] = float((encoder.backbone.body[0][0].weight.detach() - before).abs().max())
+        for alpha in (1e-6, 1.0)
+    }
     assert moved[1e-6] < 1e-5 < 1e-2 < moved[1.0]
     start, tuned = {"w": torch.zeros(2), "n": torch.tensor(0)}, {"w": torch.ones(2), "n": torch.tensor(7)}
     halfway = interpolated(start, tuned, 0.5)

@@ -76,7 +76,7 @@ class Classifier(nn.Module):
     def start_from_probe(self, images: np.ndarray, labels: np.ndarray, device: torch.device) -> None:
         """The head becomes the linear probe of the encoder's features of ``images`` (unaugmented):
         the batch norm holds the probe's standardisation, the linear layer its weights."""
-        probe = fit_linear_probe(embed_images(self.encoder, images, device), labels)
+        probe = fit_linear_probe(model_outputs(self.encoder, images, device), labels)
         norm, linear = self.head
         weights = torch.zeros_like(linear.weight)
         intercepts = torch.full_like(linear.bias, ABSENT_CLASS_LOGIT)
@@ -170,8 +170,10 @@ def interpolated(start: dict, tuned: dict, alpha: float) -> dict:
 
 
 @torch.inference_mode()
-def embed_images(model: nn.Module, images: np.ndarray, device: torch.device) -> np.ndarray:
-    """``model``'s outputs (in eval mode; its mode restored) for uint8 (N, C, H, W) ``images``."""
+def model_outputs(model: nn.Module, images: np.ndarray, device: torch.device) -> np.ndarray:
+    """``model``'s outputs (in eval mode; its mode restored) for uint8 (N, C, H, W) ``images``. Not
+    ``selfsup.features.embed``: that converts the model to channels-last under inference mode, which
+    leaves parameters that autograd refuses when fine-tuning continues."""
     training = model.training
     model.eval()
     outputs = []
@@ -184,7 +186,7 @@ def embed_images(model: nn.Module, images: np.ndarray, device: torch.device) -> 
 
 def predict(model: nn.Module, images: np.ndarray, device: torch.device) -> np.ndarray:
     """The classes ``model`` gives uint8 (N, C, H, W) ``images``."""
-    return embed_images(model, images, device).argmax(axis=1)
+    return model_outputs(model, images, device).argmax(axis=1)
 
 
 def finetune_protocol(
