@@ -18,6 +18,8 @@ class SimCLRParams(StrictParams):
     temperature: float = Field(0.5, gt=0)
     projection_dim: int = Field(128, ge=1)
     hidden_dim: int = Field(512, ge=1)
+    rotation_weight: float = Field(0.0, ge=0)  # E-SSL's four-fold rotation prediction; 0: plain SimCLR
+    rotation_scale: float = Field(0.5, gt=0, le=1)  # the rotated images: the first view resized by this
 
 
 class MoCoV2Params(StrictParams):

@@ -25,17 +25,23 @@ def rotations(images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return rotated, labels
 
 
+def square_size(encoder: Encoder, who: str) -> int:
+    """The side of the encoder's square training images; a 90° rotation of anything else changes its shape."""
+    height, width = encoder.config["image_size"]
+    if height != width:
+        raise ValueError(
+            f"{who} rotates by 90°, which needs square images, got {height}×{width}; "
+            "set augmentation.output_size to a square size"
+        )
+    return height
+
+
 class RotNet(Method):
     n_views = 1
 
     def __init__(self, encoder: Encoder, params: RotNetParams):
         super().__init__(encoder)
-        height, width = encoder.config["image_size"]
-        if height != width:
-            raise ValueError(
-                f"rotnet rotates by 90°, which needs square images, got {height}×{width}; "
-                "set augmentation.output_size to a square size"
-            )
+        square_size(encoder, "rotnet")
         self.head = ProjectionHead(encoder.feature_dim, params.hidden_dim, N_ROTATIONS)
 
     def views(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
