@@ -8,9 +8,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 from kedro.config import OmegaConfigLoader
+
+from selfsup.config import AugmentationParams, PretrainingParams
+from selfsup.data.idx import read_idx_pair
+from selfsup.data.view_cache import ensure_cache
+from selfsup.encoder_checkpoint import encoder_from_checkpoint
+from selfsup.features import embed
+from selfsup.train import pretrain
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -81,3 +89,33 @@ def tiny_run(tmp_path_factory) -> Path:
     (root / "conf" / "local" / "parameters_tiny.yml").write_text(yaml.safe_dump(TINY_RUN_PARAMETERS))
     run_kedro(root, "run")
     return root
+
+
+# Real features for the protocol's equivalence tests (the probe, k-means): Fashion-MNIST
+# (`apt-get install -y dataset-fashion-mnist`; .ci/run installs it), one short training run shared.
+FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+TRAIN_ROWS, TEST_ROWS = 3000, 2000
+
+
+@pytest.fixture(scope="session")
+def fashion():
+    if not (FASHION_MNIST / "train-images-idx3-ubyte.gz").exists():
+        pytest.skip(f"needs Fashion-MNIST under {FASHION_MNIST}: apt-get install -y dataset-fashion-mnist")
+    train = read_idx_pair(FASHION_MNIST / "train-images-idx3-ubyte.gz", FASHION_MNIST / "train-labels-idx1-ubyte.gz")
+    test = read_idx_pair(FASHION_MNIST / "t10k-images-idx3-ubyte.gz", FASHION_MNIST / "t10k-labels-idx1-ubyte.gz")
+    return train[0][:TRAIN_ROWS], train[1][:TRAIN_ROWS], test[0][:TEST_ROWS], test[1][:TEST_ROWS]
+
+
+@pytest.fixture(scope="session")
+def feature_sets(fashion, tmp_path_factory):
+    """Raw pixels, and the features of a one-epoch SimCLR run on the same images."""
+    train_images, train_y, test_images, test_y = fashion
+    augmentation = AugmentationParams(views_per_image=2, output_size=(20, 20), hflip_p=0.5, crop_scale=(0.3, 1.0))
+    cache = ensure_cache(tmp_path_factory.mktemp("views"), train_images, np.arange(TRAIN_ROWS), augmentation)
+    params = PretrainingParams(epochs=1, batch_size=128, warmup_epochs=0, small_cnn={"widths": [16, 32, 64]})
+    encoder = encoder_from_checkpoint(pretrain(cache.bind(train_images), params).checkpoint)
+    pixels = lambda images: images.reshape(len(images), -1).astype(np.float32) / 255
+    return {
+        "raw_pixels": (pixels(train_images), train_y, pixels(test_images), test_y),
+        "ssl": (embed(encoder, train_images), train_y, embed(encoder, test_images), test_y),
+    }

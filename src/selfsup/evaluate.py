@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
-from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
 
 from selfsup.errors import ParameterError
+from selfsup.kmeans import kmeans_labels
 from selfsup.label_fractions import label_fraction
 from selfsup.probe import TOLERANCE, Convergence, fit_linear_probe
 
@@ -231,10 +231,6 @@ def cluster_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     np.add.at(counts, (pred_codes, true_codes), 1)
     rows, cols = linear_sum_assignment(counts, maximize=True)
     return float(counts[rows, cols].sum() / len(y_true))
-
-
-def kmeans_labels(x: np.ndarray, n_clusters: int) -> np.ndarray:
-    return KMeans(n_clusters=n_clusters, n_init=10, random_state=0).fit_predict(x)
 
 
 def cluster_scores(test_y: np.ndarray, predicted: np.ndarray) -> dict[str, float]:

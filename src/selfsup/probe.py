@@ -86,18 +86,27 @@ def fit_linear_probe(
     classes, codes = np.unique(train_y, return_inverse=True)
     if len(classes) < 2:
         raise ValueError(f"the linear probe needs at least 2 classes in its training labels, got {list(classes)}")
-    raw = torch.from_numpy(np.array(train_x, dtype=np.float32)).to(device)
-    mean, scale = _standardisation(raw)
-    objective = _Objective(_standardised(raw, mean, scale), torch.as_tensor(codes, device=device), len(classes), c)
+    # the one copy (row-major: a data frame's values are often column-major), standardised in place
+    x = torch.from_numpy(np.array(train_x, dtype=np.float32, order="C")).to(device)
+    mean, scale = _standardisation(x)
+    x.sub_(mean).div_(scale)
+    objective = _Objective(x, torch.as_tensor(codes, device=device), len(classes), c)
     weights, intercepts, convergence = _lbfgs(objective, max_iter, tolerance)
     return LinearProbe(classes, mean, scale, weights, intercepts, convergence)
 
 
 def _standardisation(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """StandardScaler's mean and scale (sums in float64): population std, 1 where a feature is constant."""
+    """StandardScaler's mean and scale (sums in float64): population std, 1 where a feature is constant.
+
+    The squared deviations are summed chunk by chunk: a whole (n × d) temporary costs more in
+    fresh memory pages than in arithmetic."""
     mean = x.sum(dim=0, dtype=torch.float64) / len(x)
-    std = ((x - mean.float()).square().sum(dim=0, dtype=torch.float64) / len(x)).sqrt()
-    return mean.float(), torch.where(std > 1e-7 * mean.abs().clamp(min=1), std, 1.0).float()
+    centre = mean.float()
+    squares = torch.zeros(x.shape[1], dtype=torch.float64, device=x.device)
+    for start in range(0, len(x), _CHUNK_ROWS):
+        squares += (x[start : start + _CHUNK_ROWS] - centre).square().sum(dim=0, dtype=torch.float64)
+    std = (squares / len(x)).sqrt()
+    return centre, torch.where(std > 1e-7 * mean.abs().clamp(min=1), std, 1.0).float()
 
 
 def _standardised(x: np.ndarray | torch.Tensor, mean: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:

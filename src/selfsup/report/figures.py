@@ -14,8 +14,8 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
 from selfsup.collapse import COLLAPSE_THRESHOLD, MONITOR_EVERY_STEPS
-from selfsup.evaluate import kmeans_labels
 from selfsup.features import feature_matrix
+from selfsup.kmeans import kmeans_labels
 
 WRONG = "#d62728"
 RIGHT = "#2ca02c"

@@ -22,9 +22,9 @@ from selfsup.evaluate import (
     distance_weighted_vote,
     evaluate_unlabelled,
     fraction_key,
-    kmeans_labels,
     score_predictions,
 )
+from selfsup.kmeans import kmeans_labels
 from selfsup.label_fractions import label_fraction
 
 MIN_DF = 2

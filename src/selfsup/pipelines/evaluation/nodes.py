@@ -10,8 +10,9 @@ from tqdm.auto import tqdm
 
 from selfsup.config import EvaluationParams, validate
 from selfsup.devices import resolve_device
-from selfsup.evaluate import evaluate_unlabelled, kmeans_labels, protocol_predictions, score_predictions
+from selfsup.evaluate import evaluate_unlabelled, protocol_predictions, score_predictions
 from selfsup.features import feature_matrix, features_frame, split_arrays
+from selfsup.kmeans import kmeans_labels
 
 logger = logging.getLogger(__name__)
 
