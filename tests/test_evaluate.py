@@ -134,6 +134,29 @@ def unit(rows: np.ndarray) -> torch.Tensor:
     return torch.nn.functional.normalize(torch.tensor(rows), dim=1)
 
 
+@pytest.mark.parametrize("activations", ["relu", "normal"])
+def test_every_screened_score_is_within_its_stated_error(activations):
+    """s = bf16(y) with |y - z| <= epsilon and |s - y| <= u |y|, z = a.b - K_a - t_a in float64:
+    so |s - z| <= epsilon + u (|z| + epsilon) for every pair, the shift t_a included."""
+    rng = np.random.default_rng(3)
+    rows = rng.normal(size=(3000, 48))
+    rows = np.maximum(rows, 0) if activations == "relu" else rows  # ReLU features all point one way
+    train, test = unit(rows[:2500].astype(np.float32)), unit(rows[2500:].astype(np.float32))
+    screen = evaluate._screen(train, test, k=20)
+    scores = (screen.test @ screen.train.T).double()
+    order = torch.arange(len(screen.train)).view(screen.width, screen.group).T.reshape(-1)  # column -> row
+    keep = order < len(train)
+    scores, order = scores[:, keep], order[keep]
+    wide_train, wide_test = train.double(), test.double()
+    centre = train.mean(dim=0).double()
+    constant = wide_test @ centre - centre @ centre + (wide_train @ centre).mean()  # K_a
+    shift = -screen.test[:, -1].double()
+    exact = wide_test @ wide_train[order].T - constant[:, None] - shift[:, None]
+    epsilon = screen.epsilon[:, None]
+    assert ((scores - exact).abs() <= epsilon + evaluate.ROUNDING * (exact.abs() + epsilon)).all()
+    assert (shift.abs() < exact.abs().max()).all()  # the shift is a score of the row
+
+
 def test_knn_orders_neighbours_bf16_cannot_tell_apart(monkeypatch):
     x, y, x_test = crowded()
     exact = (unit(x_test) @ unit(x).T).topk(21, dim=1).indices.sort(dim=1).values

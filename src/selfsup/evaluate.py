@@ -23,6 +23,7 @@ from selfsup.probe import TOLERANCE, Convergence, fit_linear_probe
 
 logger = logging.getLogger(__name__)
 
+ROUNDING = 2.0**-8  # unit roundoff of bf16 (8 significant bits): |bf16(y) - y| <= ROUNDING |y|
 METRIC_KEYS = ("knn_k20", "knn_k200", "linear", "linear_1pct", "linear_10pct", "kmeans_nmi", "kmeans_ari", "kmeans_acc")
 
 
@@ -71,10 +72,10 @@ def _nearest_neighbours(train: torch.Tensor, test: torch.Tensor, k: int, chunk: 
 class _Screen:
     """bf16 rows whose products screen every (test, training) pair; see ``_screen``."""
 
-    train: torch.Tensor  # (width * group, dim + 2): [b - m, hi(c_b), lo(c_b)], in group order
-    test: torch.Tensor  # (len(test), dim + 2): [a - m, 1, 1]
+    train: torch.Tensor  # (width * group, dim + 3): [b - m, hi(c_b), lo(c_b), 1], in group order
+    test: torch.Tensor  # (len(test), dim + 3): [a - m, 1, 1, -t_a]
     padding: torch.Tensor  # the columns of the zero rows that pad the last group
-    epsilon: torch.Tensor  # (len(test),) float64: how far a screened score can be off
+    epsilon: torch.Tensor  # (len(test),) float64: how far a screened score can be off, bf16 rounding aside
     k: int
     group: int  # training rows per group
     width: int  # groups
@@ -86,10 +87,13 @@ def _screen(train: torch.Tensor, test: torch.Tensor, k: int) -> _Screen:
 
     What is screened. For one test row a, the training rows rank by a.b, and with any
     fixed centre m, a.b = (a - m).(b - m) + c_b + K_a, with c_b = b.m - mean_b(b.m) and
-    K_a constant along the row; so they rank by the score (a - m).(b - m) + c_b. The
-    screen is the bf16 product of [a - m, 1, 1] and [b - m, hi(c_b), lo(c_b)] (c_b split
-    into two bf16 numbers): features that all point one way (non-negative activations)
-    leave small residuals, and the screen's error shrinks with them.
+    K_a constant along the row; so they rank by the score (a - m).(b - m) + c_b - t_a
+    for any t_a. The screen is the bf16 product of [a - m, 1, 1, -t_a] and
+    [b - m, hi(c_b), lo(c_b), 1] (c_b split into two bf16 numbers): features that all
+    point one way (non-negative activations) leave small residuals, and the screen's
+    error shrinks with them; t_a, the row's k-th largest score estimated on a sample of
+    training rows, puts the scores that decide (those near the k-th) near 0, where
+    rounding the product to bf16 costs least.
     """
     n, dim = train.shape
     group = max(1, min(16, n // k))
@@ -101,46 +105,52 @@ def _screen(train: torch.Tensor, test: torch.Tensor, k: int) -> _Screen:
     offset_hi = offset.bfloat16()
     offset_lo = (offset - offset_hi.float()).bfloat16()
     split = float((offset.double() - offset_hi.double() - offset_lo.double()).abs().max())
-    rounded = torch.zeros(width * group, dim + 2, dtype=torch.bfloat16)  # zero rows pad the last group
+    rounded = torch.zeros(width * group, dim + 3, dtype=torch.bfloat16)  # zero rows pad the last group
     rounded[:n, :dim] = train_residual
-    rounded[:n, dim], rounded[:n, dim + 1] = offset_hi, offset_lo
+    rounded[:n, dim], rounded[:n, dim + 1], rounded[:n, dim + 2] = offset_hi, offset_lo, 1.0
     # Screen column g * width + p holds training row p * group + g: the groups are the slices
     # screen[:, g * width + p] over g (a vectorised max), and hits come out sorted by row.
-    screened = rounded.view(width, group, dim + 2).transpose(0, 1).reshape(-1, dim + 2)
+    screened = rounded.view(width, group, dim + 3).transpose(0, 1).reshape(-1, dim + 3)
     padding = (torch.arange(width * group).view(width, group).T.reshape(-1) >= n).nonzero().squeeze(1)
-    test_bf16 = torch.cat([test_residual, torch.ones(len(test), 2)], dim=1).bfloat16()
+    test_bf16 = torch.cat([test_residual, torch.ones(len(test), 2), torch.zeros(len(test), 1)], dim=1).bfloat16()
+    shift = _kth_score_estimate(test_bf16, rounded[:n], k)
+    test_bf16[:, dim + 2] = -shift
     residuals = (train_residual, test_residual, rounded[:n, :dim], test_bf16[:, :dim])
-    epsilon = _screen_error(centre, *residuals, offset, split)
+    epsilon = _screen_error(centre, *residuals, offset, split, shift)
     return _Screen(screened, test_bf16, padding, epsilon, k, group, width, limit=max(4 * k, n // 16))
 
 
-def _screen_error(centre, train_residual, test_residual, train_rounded, test_rounded, offset, split) -> torch.Tensor:
-    """epsilon, per test row: a screened score is within epsilon of the float32 similarity minus K_a.
+def _kth_score_estimate(test_rows: torch.Tensor, train_rows: torch.Tensor, k: int, sample: int = 4096) -> torch.Tensor:
+    """bf16, per test row: the score as many places down a sample of evenly spaced training rows
+    as the k-th largest is down all of them. Any value keeps the screen exact; a close one
+    makes it tighter."""
+    rows = train_rows[:: max(1, len(train_rows) // sample)]
+    place = min(len(rows), -(-k * len(rows) // len(train_rows)))
+    return (test_rows @ rows.T).float().topk(place, dim=1).values[:, -1].bfloat16()
+
+
+def _screen_error(centre, train_residual, test_residual, train_rounded, test_rounded, offset, split, shift):
+    """epsilon, per test row: a screened score s = bf16(y) has |y - (a.b - K_a - t_a)| <= epsilon
+    (a.b the float32 similarity), and then |s - y| <= ROUNDING * |y| (``_exclusion_bound`` uses both).
 
     Why. With a' = a - m = r + e_a (r = rounded to bf16) and likewise b',
     a'.b' - r_a.r_b = e_a.b' + r_a.e_b, so |error| <= (|e_a| + max|e_b|) * n, n >= every
     residual norm, rounded or not. Summing exact products of bf16 values in float32 adds
-    at most gamma * (n^2 + 2 max|c|), gamma = d 2^-24 / (1 - d 2^-24), in any order;
-    rounding the sum to bf16 at most 2^-8 * (n^2 + max|c|); splitting c_b loses what
-    ``split`` measures; and float32 arithmetic on the residuals, the offsets and the
-    final dot products (unit rows) adds less than ``slack``.
+    at most gamma * (n^2 + 2 max|c| + |t_a|), gamma = d 2^-24 / (1 - d 2^-24), in any order;
+    splitting c_b loses what ``split`` measures; and float32 arithmetic on the residuals, the
+    offsets and the final dot products (unit rows) adds less than ``slack``.
     """
     dim = train_residual.shape[1]
     norm = max(float(train_residual.norm(dim=1).max()), float(test_residual.norm(dim=1).max())) * (1 + 2.0**-8)
     largest_offset = float(offset.abs().max()) * (1 + 2.0**-8)
-    gamma = (dim + 2) * 2.0**-24 / (1 - (dim + 2) * 2.0**-24)
+    gamma = (dim + 3) * 2.0**-24 / (1 - (dim + 3) * 2.0**-24)
     # float32: the final dot products of unit rows, the offsets b.m, the residuals
     unit_gamma = dim * 2.0**-24 / (1 - dim * 2.0**-24) * (1 + 1e-5) ** 2
     slack = unit_gamma * (1 + float(centre.norm())) + 2.0**-20 * (norm**2 + largest_offset) + 1e-6
     train_error = float((train_residual - train_rounded.float()).norm(dim=1).max())
     test_error = (test_residual - test_rounded.float()).double().norm(dim=1)
-    return (
-        (test_error + train_error) * norm
-        + gamma * (norm**2 + 2 * largest_offset)
-        + 2.0**-8 * (norm**2 + largest_offset)
-        + split
-        + slack
-    )
+    accumulation = gamma * (norm**2 + 2 * largest_offset + shift.double().abs())
+    return (test_error + train_error) * norm + accumulation + split + slack
 
 
 def _candidates(screen: _Screen, scores: torch.Tensor, epsilon: torch.Tensor):
@@ -148,11 +158,11 @@ def _candidates(screen: _Screen, scores: torch.Tensor, epsilon: torch.Tensor):
     nearest, sorted by row then column, and the rows that are ``unsure`` (none of their pairs
     returned: they are searched in full).
 
-    Take s <= the k-th largest screened score of a test row: k training rows have float32
-    similarity >= s + K_a - epsilon, and a pair screened below s - 2 epsilon has float32
-    similarity strictly below all k of them, so it is not among the k nearest, ties included.
-    Test rows where more than ``limit`` pairs pass that screen are searched in full in float32
-    instead (degenerate data: many equal or near-equal similarities).
+    Take s <= the k-th largest screened score of a test row: a pair screened below
+    ``_exclusion_bound(s)`` has float32 similarity strictly below k other pairs', so it is not
+    among the k nearest, ties included. Test rows where more than ``limit`` pairs pass that
+    screen are searched in full in float32 instead (degenerate data: many equal or near-equal
+    similarities).
 
     The screen sorts nothing: training rows are taken ``group`` at a time, s is the k-th
     largest of the groups' maxima (k groups each hold a score >= s), and only the groups
@@ -162,7 +172,7 @@ def _candidates(screen: _Screen, scores: torch.Tensor, epsilon: torch.Tensor):
         scores[:, screen.padding] = -torch.inf
     groups = scores.view(len(scores), screen.group, screen.width)
     best = groups.amax(dim=1)
-    bound = best.topk(screen.k, dim=1).values[:, -1].double() - 2 * epsilon
+    bound = _exclusion_bound(best.topk(screen.k, dim=1).values[:, -1].double(), epsilon)
     bound = torch.nextafter(bound.float(), torch.tensor(-torch.inf))  # round down, never up
     row, position = (best >= bound[:, None]).nonzero(as_tuple=True)
     hit, member = (groups[row, :, position] >= bound[row, None]).nonzero(as_tuple=True)
@@ -171,6 +181,20 @@ def _candidates(screen: _Screen, scores: torch.Tensor, epsilon: torch.Tensor):
     if unsure.any():
         row, column = row[~unsure[row]], column[~unsure[row]]
     return row, column, unsure
+
+
+def _exclusion_bound(kth: torch.Tensor, epsilon: torch.Tensor) -> torch.Tensor:
+    """The screened score below which a pair is surely not among the k nearest, given the k-th
+    largest screened score ``kth`` (``_screen_error``: s = bf16(y), |y - z| <= epsilon).
+
+    A screened s >= 0 has y in [s / (1 + u), s / (1 - u)], a negative one y in
+    [s / (1 - u), s / (1 + u)] (u = ROUNDING, round to nearest keeps the sign). So k pairs
+    have z >= lowest = y_min(kth) - epsilon, and a pair has z <= y_max(s) + epsilon: it is
+    out, ties included, when that is below lowest, that is when s < y_max^-1(lowest - epsilon).
+    """
+    lowest = torch.where(kth >= 0, kth / (1 + ROUNDING), kth / (1 - ROUNDING)) - epsilon
+    reach = lowest - epsilon
+    return torch.where(reach >= 0, reach * (1 - ROUNDING), reach * (1 + ROUNDING))
 
 
 def _full_search(queries: torch.Tensor, train: torch.Tensor, k: int):
