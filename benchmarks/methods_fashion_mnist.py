@@ -77,9 +77,16 @@ def peak_rss_gb() -> float:
     return float("nan")
 
 
-def run_row(row: str, budget_s: float, cache_root: Path, subset: int | None, method_params: dict | None = None) -> dict:
+def run_row(
+    row: str,
+    budget_s: float,
+    cache_root: Path,
+    subset: int | None,
+    method_params: dict | None = None,
+    parameters: dict | None = None,
+) -> dict:
     """One row of the table, in this process; ``subset`` keeps the first images of each split (a smoke run),
-    ``method_params`` override the method's own parameters."""
+    ``method_params`` override the method's own parameters, ``parameters`` the environment's."""
     from selfsup.data.idx import read_idx_pair
     from selfsup.data.view_cache import ensure_cache
     from selfsup.encoder_checkpoint import encoder_config, encoder_from_checkpoint, random_encoder
@@ -104,7 +111,7 @@ def run_row(row: str, budget_s: float, cache_root: Path, subset: int | None, met
         train_x = train_images.reshape(len(train_images), -1).astype(np.float32) / 255.0
         test_x = test_images.reshape(len(test_images), -1).astype(np.float32) / 255.0
     else:
-        augmentation, params = row_params(row, budget_s, environment_parameters(), method_params)
+        augmentation, params = row_params(row, budget_s, parameters or environment_parameters(), method_params)
         size = augmentation.output_size or train_images.shape[2:]
         cache = ensure_cache(
             cache_root / f"views_{size[0]}x{size[1]}_{len(train_images)}",
