@@ -22,7 +22,9 @@ TINY_DIGITS = (
 )
 
 
-@pytest.mark.parametrize("labelled", [True, False])
+# The labelled run (60 s: it fine-tunes too) is slow; the default run's tests cover labelled
+# protocol rows and the fine-tuning stage, this one covers the folder environment.
+@pytest.mark.parametrize("labelled", [pytest.param(True, marks=pytest.mark.slow), False])
 def test_folder_environment_runs_end_to_end(project_copy, tmp_path, labelled):
     folder = make_folder(tmp_path / "photos", labelled, per_class=40, classes=("a", "b", "c"))
     kedro(project_copy, "--env", "folder", "--params", f"ingestion.path={folder},{TINY}")
