@@ -312,6 +312,9 @@ def test_each_method_trains_through_the_trainer_and_keeps_only_the_encoder(name)
     [
         ({"moco_v2": {"temperature": 0}}, "pretraining.moco_v2.temperature=0"),
         ({"moco_v2": {"momentum": 1.0}}, "pretraining.moco_v2.momentum=1.0"),
+        ({"simclr": {"rotation_weight": -0.1}}, "pretraining.simclr.rotation_weight=-0.1"),
+        ({"simclr": {"rotation_scale": 0}}, "pretraining.simclr.rotation_scale=0"),
+        ({"simclr": {"rotation_scale": 1.5}}, "pretraining.simclr.rotation_scale=1.5"),
         ({"moco_v2": {"queue_size": 0}}, "pretraining.moco_v2.queue_size=0"),
         ({"moco_v3": {"momentum": -0.1}}, "pretraining.moco_v3.momentum=-0.1"),
         ({"byol": {"momentum": 1.5}}, "pretraining.byol.momentum=1.5"),

@@ -120,7 +120,7 @@ def _inertia(rows: torch.Tensor, centres: torch.Tensor, labels: torch.Tensor) ->
     Σ|x|² − 2 Σ_c c·(sum of c's rows) + Σ_c n_c |c|², every run from one product."""
     wide, centres = rows.double(), centres.double()
     runs, k, _ = centres.shape
-    membership = torch.zeros(runs, k, len(rows), dtype=torch.float64).scatter_(1, labels[:, None, :], 1.0)
+    membership = _membership(labels, k, torch.float64)
     sums = (membership.view(runs * k, len(rows)) @ wide).view(runs, k, -1)
     sizes = membership.sum(dim=2)
     return wide.square().sum() - 2 * (centres * sums).sum(dim=(1, 2)) + (sizes * centres.square().sum(dim=2)).sum(dim=1)
@@ -137,7 +137,13 @@ def _assign(rows: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
 def _means(rows: torch.Tensor, labels: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(runs, k, d) mean of each cluster's rows and (runs, k) its size, every run in one product."""
     runs = len(labels)
-    membership = torch.zeros(runs, k, len(rows), dtype=rows.dtype).scatter_(1, labels[:, None, :], 1.0)
+    membership = _membership(labels, k, rows.dtype)
     counts = membership.sum(dim=2)
     sums = membership.view(runs * k, len(rows)) @ rows
     return sums.view(runs, k, -1) / counts.clamp(min=1)[:, :, None], counts
+
+
+def _membership(labels: torch.Tensor, k: int, dtype: torch.dtype) -> torch.Tensor:
+    """(runs, k, n) one-hot: 1 where a run put a row in a cluster."""
+    runs, n = labels.shape
+    return torch.zeros(runs, k, n, dtype=dtype).scatter_(1, labels[:, None, :], 1.0)

@@ -36,6 +36,13 @@ def square_size(encoder: Encoder, who: str) -> int:
     return height
 
 
+def rotation_loss(logits: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """Cross-entropy of the rotation logits, and the global batch's accuracy (every rank holds an
+    equal share)."""
+    accuracy = (logits.detach().argmax(dim=1) == labels).float().mean()
+    return F.cross_entropy(logits.float(), labels), float(mean_over_ranks(accuracy))
+
+
 class RotNet(Method):
     n_views = 1
 
@@ -49,7 +56,5 @@ class RotNet(Method):
 
     def loss(self, inputs: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         images, labels = inputs
-        logits = self.head(self.encoder(images))
-        accuracy = (logits.detach().argmax(dim=1) == labels).float().mean()
-        # the global batch's accuracy (every rank holds an equal share)
-        return F.cross_entropy(logits, labels), {"accuracy": float(mean_over_ranks(accuracy))}
+        loss, accuracy = rotation_loss(self.head(self.encoder(images)), labels)
+        return loss, {"accuracy": accuracy}

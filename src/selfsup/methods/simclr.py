@@ -15,10 +15,9 @@ import torch
 import torch.nn.functional as F
 
 from selfsup.config import SimCLRParams
-from selfsup.distributed import mean_over_ranks
 from selfsup.losses import nt_xent
 from selfsup.methods.base import Method
-from selfsup.methods.rotnet import N_ROTATIONS, rotations, square_size
+from selfsup.methods.rotnet import N_ROTATIONS, rotation_loss, rotations, square_size
 from selfsup.models import Encoder, ProjectionHead
 
 
@@ -48,8 +47,6 @@ class SimCLR(Method):
             return loss, {}
         small = F.interpolate(x1, size=self.rotation_size, mode="area") if self.rotation_size != x1.shape[-1] else x1
         images, labels = rotations(small)
-        logits = self.rotation_head(self.encoder(images))
-        accuracy = (logits.detach().argmax(dim=1) == labels).float().mean()
-        rotation_loss = F.cross_entropy(logits.float(), labels)
-        logs = {"rotation_loss": float(rotation_loss.detach()), "rotation_accuracy": float(mean_over_ranks(accuracy))}
-        return loss + self.rotation_weight * rotation_loss, logs
+        rotation, accuracy = rotation_loss(self.rotation_head(self.encoder(images)), labels)
+        logs = {"rotation_loss": float(rotation.detach()), "rotation_accuracy": accuracy}
+        return loss + self.rotation_weight * rotation, logs
