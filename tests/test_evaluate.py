@@ -143,8 +143,8 @@ def test_every_screened_score_is_within_its_stated_error(activations):
     rows = np.maximum(rows, 0) if activations == "relu" else rows  # ReLU features all point one way
     train, test = unit(rows[:2500].astype(np.float32)), unit(rows[2500:].astype(np.float32))
     screen = evaluate._screen(train, test, k=20)
-    scores = (screen.test @ screen.train.T).double()
-    order = torch.arange(len(screen.train)).view(screen.width, screen.group).T.reshape(-1)  # column -> row
+    scores = (screen.test @ screen.train_t).double()
+    order = torch.arange(screen.train_t.shape[1]).view(screen.width, screen.group).T.reshape(-1)  # column -> row
     keep = order < len(train)
     scores, order = scores[:, keep], order[keep]
     wide_train, wide_test = train.double(), test.double()

@@ -96,17 +96,23 @@ def fit_linear_probe(
 
 
 def _standardisation(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """StandardScaler's mean and scale (sums in float64): population std, 1 where a feature is constant.
+    """StandardScaler's mean and scale: population std, 1 where a feature is constant.
 
-    The squared deviations are summed chunk by chunk: a whole (n × d) temporary costs more in
-    fresh memory pages than in arithmetic."""
-    mean = x.sum(dim=0, dtype=torch.float64) / len(x)
+    Both sums run chunk by chunk, each chunk summed in float32 from cache and the chunks
+    accumulated in float64: a whole (n × d) temporary, or a float64 sum over all rows at
+    once, costs more in memory traffic than in arithmetic."""
+    mean = _sum_of_chunks(x, lambda rows: rows) / len(x)
     centre = mean.float()
-    squares = torch.zeros(x.shape[1], dtype=torch.float64, device=x.device)
-    for start in range(0, len(x), _CHUNK_ROWS):
-        squares += (x[start : start + _CHUNK_ROWS] - centre).square().sum(dim=0, dtype=torch.float64)
+    squares = _sum_of_chunks(x, lambda rows: (rows - centre).square_())
     std = (squares / len(x)).sqrt()
     return centre, torch.where(std > 1e-7 * mean.abs().clamp(min=1), std, 1.0).float()
+
+
+def _sum_of_chunks(x: torch.Tensor, term) -> torch.Tensor:
+    total = torch.zeros(x.shape[1], dtype=torch.float64, device=x.device)
+    for start in range(0, len(x), _CHUNK_ROWS):
+        total += term(x[start : start + _CHUNK_ROWS]).sum(dim=0)
+    return total
 
 
 def _standardised(x: np.ndarray | torch.Tensor, mean: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -121,9 +127,14 @@ class _Objective:
     def __init__(self, x: torch.Tensor, codes: torch.Tensor, n_classes: int, c: float):
         self.x, self.n = x, len(x)
         self.outputs = 1 if n_classes == 2 else n_classes  # binary: the second class's logit, the first's is 0
-        self.onehot = torch.nn.functional.one_hot(codes, n_classes).T.float().contiguous()  # (K, n)
         self.penalty = 1.0 / (2.0 * c * self.n)
         self.transform = _preconditioner(x, mu=1.0 / (c * self.n))
+        # per chunk, contiguous: each row's class code, its log-probability, the residuals p - onehot
+        self.starts = range(0, self.n, _CHUNK_ROWS)
+        self.codes = [codes[start : start + _CHUNK_ROWS].view(1, -1) for start in self.starts]
+        self.onehot = [torch.nn.functional.one_hot(chunk[0], n_classes).T.float().contiguous() for chunk in self.codes]
+        self.picked = torch.empty(self.n, device=x.device)
+        self.residuals = [torch.empty(n_classes, len(chunk[0]), device=x.device) for chunk in self.codes]
 
     def zeros(self) -> tuple[torch.Tensor, torch.Tensor]:
         dim = self.x.shape[1]
@@ -133,22 +144,24 @@ class _Objective:
         return v @ self.transform
 
     def __call__(self, v: torch.Tensor, b: torch.Tensor) -> tuple[float, torch.Tensor, torch.Tensor, float]:
-        """(objective, ∂/∂V, ∂/∂b, max |∂/∂W, ∂/∂b|)."""
+        """(objective, ∂/∂V, ∂/∂b, max |∂/∂W, ∂/∂b|).
+
+        Per chunk only the two products and the softmax run; the loss's and the intercept's
+        sums wait for the whole pass (a reduction per chunk costs more than its arithmetic)."""
         w = self.weights(v)
-        loss, grad_w, grad_b = 0.0, torch.zeros_like(w), torch.zeros_like(b)
-        for start in range(0, self.n, _CHUNK_ROWS):
+        grad_w = torch.zeros_like(w)
+        for start, codes, target, residual in zip(self.starts, self.codes, self.onehot, self.residuals):
             rows = self.x[start : start + _CHUNK_ROWS]
             logits = torch.addmm(b[:, None], w, rows.T)  # (outputs, rows): the fast product shape
             if self.outputs == 1:
                 logits = torch.cat([torch.zeros_like(logits), logits])
             log_p = torch.log_softmax(logits, dim=0)
-            target = self.onehot[:, start : start + _CHUNK_ROWS]
-            loss -= float((log_p * target).sum(dtype=torch.float64))
-            residual = log_p.exp_().sub_(target)[-self.outputs :]
-            grad_w.addmm_(residual, rows)
-            grad_b += residual.sum(dim=1)
+            torch.gather(log_p, 0, codes, out=self.picked[start : start + len(codes[0])].view(1, -1))
+            torch.sub(log_p.exp_(), target, out=residual)
+            grad_w.addmm_(residual[-self.outputs :], rows)
         grad_w = grad_w / self.n + 2 * self.penalty * w
-        grad_b = grad_b / self.n
+        grad_b = torch.cat(self.residuals, dim=1)[-self.outputs :].sum(dim=1, dtype=torch.float64).float() / self.n
+        loss = -float(self.picked.sum(dtype=torch.float64))
         value = loss / self.n + self.penalty * float(w.square().sum(dtype=torch.float64))
         largest = float(torch.maximum(grad_w.abs().max(), grad_b.abs().max()))
         return value, grad_w @ self.transform, grad_b, largest
