@@ -14,7 +14,7 @@ from selfsup.config import PretrainingParams  # noqa: E402
 from selfsup.config.text_params import MLMParams, TextTransformerParams, WordPieceParams  # noqa: E402
 from selfsup.text.encoder import TextTransformer, text_encoder_from_checkpoint  # noqa: E402
 from selfsup.text.features import embed_token_ids  # noqa: E402
-from selfsup.text.methods import SimCSE, mask_tokens  # noqa: E402
+from selfsup.text.methods import SimCSE, cut_tokens, mask_tokens  # noqa: E402
 from selfsup.text.token_views import TokenViews  # noqa: E402
 from selfsup.text.training import pretrain_texts  # noqa: E402
 from selfsup.text.wordpiece import (  # noqa: E402
@@ -84,6 +84,29 @@ def test_simcse_views_differ_only_by_dropout():
     assert not torch.allclose(method.encoder(first), method.encoder(second))
     method.eval()
     torch.testing.assert_close(method.encoder(first), method.encoder(second))
+
+
+def test_token_cutoff_removes_its_share_of_each_views_tokens_and_keeps_one():
+    torch.manual_seed(0)
+    ids = torch.randint(len(SPECIAL_TOKENS), 100, (2000, 12))
+    ids[:, 0], ids[:, -1], ids[:5, 1:-1] = CLS, SEP, PAD  # five texts with no ordinary token at all
+    ids[5:10, 2:-1] = PAD  # five texts with a single one
+    cut = cut_tokens(ids, 0.3)
+    removed = (cut == PAD) & (ids != PAD)
+    assert removed[10:].float().mean().item() * 12 / 10 == pytest.approx(0.3, abs=0.02)
+    assert torch.equal(cut[removed == 0], ids[removed == 0])  # nothing else changes
+    assert ((cut != PAD) & (cut != CLS) & (cut != SEP))[5:].any(dim=1).all()  # every text keeps a token
+    assert torch.equal(cut[:10], ids[:10])
+
+
+def test_simcse_token_cutoff_gives_each_view_its_own_tokens():
+    torch.manual_seed(0)
+    params = PretrainingParams(simcse={"token_cutoff": 0.3}).simcse
+    method = SimCSE(TextTransformer(100, 16, SMALL), params)
+    ids = torch.randint(len(SPECIAL_TOKENS), 100, (8, 1, 10)).expand(-1, 2, -1)
+    first, second = method.views(ids)
+    assert not torch.equal(first, second)
+    assert ((first == PAD) | (first == ids[:, 0])).all() and ((second == PAD) | (second == ids[:, 1])).all()
 
 
 def test_token_views_cut_each_batch_to_its_longest_text_and_share_it_out():

@@ -47,5 +47,8 @@ class MLMParams(StrictParams):
 
 class SimCSEParams(StrictParams):
     temperature: float = Field(0.05, gt=0)  # the paper's
+    # Of each view's tokens ([CLS], [SEP], padding excluded), the fraction removed, independently per
+    # view (ConSERT's token cutoff; at least one token stays). 0: the paper's views, two dropout masks only.
+    token_cutoff: float = Field(0.0, ge=0, lt=1)
     projection_dim: int = Field(256, ge=1)
     hidden_dim: int = Field(256, ge=1)

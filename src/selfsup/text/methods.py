@@ -19,14 +19,31 @@ from selfsup.text.encoder import TextTransformer
 from selfsup.text.wordpiece import CLS, MASK, PAD, SEP, SPECIAL_TOKENS
 
 
+def ordinary_tokens(ids: torch.Tensor) -> torch.Tensor:
+    """Where ``ids`` holds a token of the text itself: not [CLS], [SEP] or padding."""
+    return (ids != PAD) & (ids != CLS) & (ids != SEP)
+
+
+def choose_tokens(ids: torch.Tensor, ratio: float) -> torch.Tensor:
+    """Each ordinary token chosen with probability ``ratio``, and one more per text (its lowest draw)
+    so that no text goes without."""
+    candidates = ordinary_tokens(ids)
+    scores = torch.rand(ids.shape, device=ids.device).masked_fill(~candidates, 2.0)
+    return ((scores < ratio) | (scores == scores.min(dim=1, keepdim=True).values)) & candidates
+
+
+def cut_tokens(ids: torch.Tensor, ratio: float) -> torch.Tensor:
+    """ConSERT's token cutoff: each ordinary token removed (made padding, which attention and the mean
+    skip) with probability ``ratio``; one token of each text always stays."""
+    keep = choose_tokens(ids, 1.0 - ratio)
+    return torch.where(keep | ~ordinary_tokens(ids), ids, PAD)
+
+
 def mask_tokens(ids: torch.Tensor, params: MLMParams, vocab_size: int) -> tuple[torch.Tensor, torch.Tensor]:
     """BERT's corruption: (inputs, chosen). ``mask_ratio`` of the tokens other than [CLS], [SEP] and padding
     are chosen (at least one per text), and of those ``mask_token_p`` become [MASK], ``random_token_p`` a
     random ordinary token, the rest stay as they are."""
-    candidates = (ids != PAD) & (ids != CLS) & (ids != SEP)
-    scores = torch.rand(ids.shape, device=ids.device).masked_fill(~candidates, 2.0)
-    chosen = (scores < params.mask_ratio) | (scores == scores.min(dim=1, keepdim=True).values)
-    chosen &= candidates
+    chosen = choose_tokens(ids, params.mask_ratio)
     action = torch.rand(ids.shape, device=ids.device)
     random_tokens = torch.randint(len(SPECIAL_TOKENS), vocab_size, ids.shape, device=ids.device)
     inputs = torch.where(chosen & (action < params.mask_token_p), MASK, ids)
@@ -59,17 +76,21 @@ class MLM(Method):
 
 class SimCSE(Method):
     """Unsupervised SimCSE (Gao et al., 2021): a text and itself, through two dropout masks, are the positive
-    pair; the other texts of the batch the negatives (NT-Xent)."""
+    pair; the other texts of the batch the negatives (NT-Xent). With ``token_cutoff`` each view also loses
+    its own random share of the tokens (ConSERT, Yan et al., 2021)."""
 
     n_views = 2
 
     def __init__(self, encoder: TextTransformer, params: SimCSEParams):
         super().__init__(encoder)
-        self.temperature = params.temperature
+        self.temperature, self.token_cutoff = params.temperature, params.token_cutoff
         self.projector = ProjectionHead(encoder.feature_dim, params.hidden_dim, params.projection_dim)
 
     def views(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return batch[:, 0].long(), batch[:, 1].long()
+        first, second = batch[:, 0].long(), batch[:, 1].long()
+        if self.token_cutoff:
+            first, second = cut_tokens(first, self.token_cutoff), cut_tokens(second, self.token_cutoff)
+        return first, second
 
     def loss(self, inputs: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         first, second = inputs
