@@ -157,6 +157,25 @@ def test_every_screened_score_is_within_its_stated_error(activations):
     assert (shift.abs() < exact.abs().max()).all()  # the shift is a score of the row
 
 
+def test_the_screen_is_the_same_whatever_its_chunks():
+    """The training operand is written chunk by chunk into its group order: chunks of two groups, and a
+    last group that is only partly filled (1,003 rows, groups of 16), give what one chunk gives."""
+    rng = np.random.default_rng(5)
+    train, test = (
+        unit(rng.normal(size=(1003, 24)).astype(np.float32)),
+        unit(rng.normal(size=(50, 24)).astype(np.float32)),
+    )
+    whole = evaluate._screen(train, test, k=20)
+    pieces = evaluate._screen(train, test, k=20, chunk_rows=40)
+    assert whole.group == 16 and len(train) % whole.group
+    assert torch.equal(whole.train_t, pieces.train_t) and torch.equal(whole.epsilon, pieces.epsilon)
+    order = torch.arange(whole.train_t.shape[1]).view(whole.width, whole.group).T.reshape(-1)  # column -> row
+    real = order < len(train)
+    rounded = (train - train.mean(dim=0)).bfloat16()
+    assert torch.equal(whole.train_t[:-3, real].T, rounded[order[real]])
+    assert not whole.train_t[:, ~real].any()  # the padding columns are zero
+
+
 def test_knn_orders_neighbours_bf16_cannot_tell_apart(monkeypatch):
     x, y, x_test = crowded()
     exact = (unit(x_test) @ unit(x).T).topk(21, dim=1).indices.sort(dim=1).values

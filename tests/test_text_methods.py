@@ -76,7 +76,7 @@ def test_mlm_corrupts_15_percent_of_the_ordinary_tokens_80_10_10():
 
 def test_simcse_views_differ_only_by_dropout():
     torch.manual_seed(0)
-    method = SimCSE(TextTransformer(100, 16, SMALL), PretrainingParams().simcse)
+    method = SimCSE(TextTransformer(100, 16, SMALL), PretrainingParams())
     ids = torch.randint(len(SPECIAL_TOKENS), 100, (8, 1, 10)).expand(-1, 2, -1)
     first, second = method.views(ids)
     assert torch.equal(first, second)
@@ -101,12 +101,33 @@ def test_token_cutoff_removes_its_share_of_each_views_tokens_and_keeps_one():
 
 def test_simcse_token_cutoff_gives_each_view_its_own_tokens():
     torch.manual_seed(0)
-    params = PretrainingParams(simcse={"token_cutoff": 0.3}).simcse
-    method = SimCSE(TextTransformer(100, 16, SMALL), params)
+    method = SimCSE(TextTransformer(100, 16, SMALL), PretrainingParams(simcse={"token_cutoff": 0.3}))
     ids = torch.randint(len(SPECIAL_TOKENS), 100, (8, 1, 10)).expand(-1, 2, -1)
     first, second = method.views(ids)
     assert not torch.equal(first, second)
     assert ((first == PAD) | (first == ids[:, 0])).all() and ((second == PAD) | (second == ids[:, 1])).all()
+
+
+def test_simcse_with_an_mlm_term_learns_to_predict_the_masked_tokens_of_its_first_view():
+    """The weighted MLM term is really trained: on texts of a few repeated words, its accuracy rises
+    from chance while the contrastive loss is there beside it."""
+    torch.manual_seed(0)
+    params = PretrainingParams(simcse={"mlm_weight": 1.0}, mlm={"mask_ratio": 0.3})
+    method = SimCSE(TextTransformer(30, 12, SMALL), params)
+    ids = torch.randint(len(SPECIAL_TOKENS), 30, (64, 1, 12)).expand(-1, 2, -1).clone()
+    ids[:, :, 6:] = ids[:, :, :6]  # the second half repeats the first: masked tokens are predictable
+    optimizer = torch.optim.Adam(method.parameters(), lr=3e-3)
+    first = [method.loss(method.views(ids))[1]["mlm_accuracy"] for _ in range(3)]
+    for _ in range(150):
+        loss, _ = method.loss(method.views(ids))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    logs = [method.loss(method.views(ids))[1] for _ in range(3)]
+    assert np.mean([log["mlm_accuracy"] for log in logs]) > np.mean(first) + 0.3
+    assert all(np.isfinite(log["contrastive"]) for log in logs)
+    plain = SimCSE(TextTransformer(30, 12, SMALL), PretrainingParams())
+    assert plain.head is None and plain.loss(plain.views(ids))[1] == {}
 
 
 def test_token_views_cut_each_batch_to_its_longest_text_and_share_it_out():

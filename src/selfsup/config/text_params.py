@@ -50,5 +50,8 @@ class SimCSEParams(StrictParams):
     # Of each view's tokens ([CLS], [SEP], padding excluded), the fraction removed, independently per
     # view (ConSERT's token cutoff; at least one token stays). 0: the paper's views, two dropout masks only.
     token_cutoff: float = Field(0.0, ge=0, lt=1)
+    # Weight of masked language modelling on the first view (corrupted by pretraining.mlm's rule) beside
+    # the contrastive loss; the SimCSE paper's auxiliary objective used 0.1. 0: no MLM term.
+    mlm_weight: float = Field(0.0, ge=0)
     projection_dim: int = Field(256, ge=1)
     hidden_dim: int = Field(256, ge=1)

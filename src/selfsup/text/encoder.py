@@ -44,7 +44,10 @@ class TextTransformer(nn.Module):
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         """(B, dim) sentence features."""
-        states = self.token_states(ids)
+        return self.pool(self.token_states(ids), ids)
+
+    def pool(self, states: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """The sentence features of the token ``states`` of ``ids``."""
         if self.pooling == "cls":
             return states[:, 0]
         keep = (ids != PAD).unsqueeze(-1).to(states.dtype)

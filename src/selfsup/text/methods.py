@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from selfsup.config.text_params import MLMParams, SimCSEParams
+from selfsup.config import PretrainingParams
+from selfsup.config.text_params import MLMParams
 from selfsup.losses import nt_xent
 from selfsup.methods.base import Method
 from selfsup.models import ProjectionHead
@@ -52,39 +53,56 @@ def mask_tokens(ids: torch.Tensor, params: MLMParams, vocab_size: int) -> tuple[
     return inputs, chosen
 
 
+def token_prediction_head(encoder: TextTransformer) -> nn.Module:
+    """BERT's prediction head: a token state to logits over the vocabulary."""
+    dim = encoder.feature_dim
+    return nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.LayerNorm(dim), nn.Linear(dim, encoder.vocab_size))
+
+
+def masked_prediction(
+    head: nn.Module, states: torch.Tensor, ids: torch.Tensor, chosen: torch.Tensor
+) -> tuple[torch.Tensor, float]:
+    """Cross-entropy of the original ``ids`` at the ``chosen`` places from their ``states``, and its accuracy."""
+    logits = head(states[chosen]).float()
+    targets = ids[chosen]
+    return F.cross_entropy(logits, targets), float((logits.argmax(1) == targets).float().mean())
+
+
 class MLM(Method):
     """Masked language modelling (Devlin et al., 2019): predict the chosen tokens from the corrupted text."""
 
     n_views = 1
 
-    def __init__(self, encoder: TextTransformer, params: MLMParams):
+    def __init__(self, encoder: TextTransformer, params: PretrainingParams):
         super().__init__(encoder)
-        self.params = params
-        dim = encoder.feature_dim
-        self.head = nn.Sequential(nn.Linear(dim, dim), nn.GELU(), nn.LayerNorm(dim), nn.Linear(dim, encoder.vocab_size))
+        self.params = params.mlm
+        self.head = token_prediction_head(encoder)
 
     def views(self, batch: torch.Tensor) -> torch.Tensor:
         return batch[:, 0].long()
 
     def loss(self, ids: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         inputs, chosen = mask_tokens(ids, self.params, self.encoder.vocab_size)
-        logits = self.head(self.encoder.token_states(inputs)[chosen]).float()
-        targets = ids[chosen]
-        loss = F.cross_entropy(logits, targets)
-        return loss, {"mlm_accuracy": float((logits.argmax(1) == targets).float().mean())}
+        loss, accuracy = masked_prediction(self.head, self.encoder.token_states(inputs), ids, chosen)
+        return loss, {"mlm_accuracy": accuracy}
 
 
 class SimCSE(Method):
     """Unsupervised SimCSE (Gao et al., 2021): a text and itself, through two dropout masks, are the positive
     pair; the other texts of the batch the negatives (NT-Xent). With ``token_cutoff`` each view also loses
-    its own random share of the tokens (ConSERT, Yan et al., 2021)."""
+    its own random share of the tokens (ConSERT, Yan et al., 2021); with ``mlm_weight`` the first view is
+    corrupted as for MLM (``pretraining.mlm``) and predicting its chosen tokens joins the loss at that
+    weight (the SimCSE paper's auxiliary objective)."""
 
     n_views = 2
 
-    def __init__(self, encoder: TextTransformer, params: SimCSEParams):
+    def __init__(self, encoder: TextTransformer, params: PretrainingParams):
         super().__init__(encoder)
-        self.temperature, self.token_cutoff = params.temperature, params.token_cutoff
-        self.projector = ProjectionHead(encoder.feature_dim, params.hidden_dim, params.projection_dim)
+        own = params.simcse
+        self.temperature, self.token_cutoff, self.mlm_weight = own.temperature, own.token_cutoff, own.mlm_weight
+        self.masking = params.mlm
+        self.projector = ProjectionHead(encoder.feature_dim, own.hidden_dim, own.projection_dim)
+        self.head = token_prediction_head(encoder) if own.mlm_weight else None
 
     def views(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         first, second = batch[:, 0].long(), batch[:, 1].long()
@@ -94,10 +112,17 @@ class SimCSE(Method):
 
     def loss(self, inputs: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         first, second = inputs
-        # One pass over both copies: every row draws its own dropout mask.
-        z = self.projector(self.encoder(torch.cat([first, second])))
-        z1, z2 = z.chunk(2)
-        return nt_xent(z1, z2, self.temperature), {}
+        if self.head is None:
+            # One pass over both copies: every row draws its own dropout mask.
+            z1, z2 = self.projector(self.encoder(torch.cat([first, second]))).chunk(2)
+            return nt_xent(z1, z2, self.temperature), {}
+        corrupted, chosen = mask_tokens(first, self.masking, self.encoder.vocab_size)
+        ids = torch.cat([corrupted, second])
+        states = self.encoder.token_states(ids)
+        z1, z2 = self.projector(self.encoder.pool(states, ids)).chunk(2)
+        contrastive = nt_xent(z1, z2, self.temperature)
+        predicted, accuracy = masked_prediction(self.head, states[: len(first)], first, chosen)
+        return contrastive + self.mlm_weight * predicted, {"contrastive": float(contrastive), "mlm_accuracy": accuracy}
 
 
 TEXT_METHODS: dict[str, type[Method]] = {"mlm": MLM, "simcse": SimCSE}

@@ -17,7 +17,7 @@ def text_model(views: TokenViews, params: PretrainingParams, codebook: np.ndarra
     """``pretraining.method`` (``mlm`` or ``simcse``) on a Transformer sized for the vocabulary and length."""
     config = text_encoder_config(views.vocab_size, views.view_shape[2], params)
     method_class = TEXT_METHODS[params.method]
-    return method_class(build_text_encoder(config), getattr(params, params.method)), config
+    return method_class(build_text_encoder(config), params), config
 
 
 def pretrain_texts(ids: np.ndarray, vocab_size: int, params: PretrainingParams) -> TrainResult:
