@@ -41,11 +41,13 @@ def test_range_pairs_are_checked():
 def test_the_schema_names_are_the_registries_keys():
     from selfsup.methods import METHODS
     from selfsup.models import BACKBONES
+    from selfsup.text.encoder import TEXT_BACKBONES
     from selfsup.text.methods import TEXT_METHODS
 
     assert set(METHODS) == set(METHOD_NAMES)
     assert set(BACKBONES) == set(BACKBONE_NAMES)
     assert set(TEXT_METHODS) == set(TEXT_METHOD_NAMES)
+    assert set(TEXT_BACKBONES) == set(TEXT_BACKBONE_NAMES)
 
 
 def test_the_vit_names_are_the_methods_that_refuse_a_cnn_and_the_backbones_that_are_vits():

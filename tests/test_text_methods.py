@@ -1,4 +1,4 @@
-"""The WordPiece tokenizer, the text Transformer, MLM's corruption, SimCSE's dropout views, and training."""
+"""The WordPiece tokenizer, the text Transformer and the bag, MLM's corruption, SimCSE's views, and training."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import torch
 
 pytest.importorskip("tokenizers", reason="the text extra: pip install -e '.[text]'")
 
-from selfsup.config import PretrainingParams  # noqa: E402
-from selfsup.config.text_params import MLMParams, TextTransformerParams, WordPieceParams  # noqa: E402
+from selfsup.config import ParameterError, PretrainingParams, validate  # noqa: E402
+from selfsup.config.text_params import MLMParams, TextBagParams, TextTransformerParams, WordPieceParams  # noqa: E402
+from selfsup.text.bag import TextBag  # noqa: E402
 from selfsup.text.encoder import TextTransformer, text_encoder_from_checkpoint  # noqa: E402
 from selfsup.text.features import embed_token_ids  # noqa: E402
 from selfsup.text.methods import SimCSE, cut_tokens, mask_tokens  # noqa: E402
@@ -56,6 +57,32 @@ def test_the_features_do_not_depend_on_padding():
     cls_encoder = TextTransformer(100, 16, SMALL.model_copy(update={"pooling": "cls"})).eval()
     cls_encoder.load_state_dict(encoder.state_dict())
     torch.testing.assert_close(cls_encoder(ids), cls_encoder.token_states(ids)[:, 0])
+
+
+def test_the_bag_is_a_weighted_mean_of_the_texts_own_token_embeddings():
+    bag = TextBag(100, 16, TextBagParams(dim=8))
+    ids = torch.tensor([[CLS, 10, 11, 12, SEP, PAD, PAD]])
+    reordered = torch.tensor([[CLS, 12, 10, 11, SEP]])
+    torch.testing.assert_close(bag(ids), bag(reordered))
+    torch.testing.assert_close(bag(ids)[0], bag.tokens.weight[10:13].mean(0))  # untrained, every token weighs 1
+    with torch.no_grad():
+        bag.token_weights.weight[12] = 5.0
+    weights = torch.tensor([1.0, 1.0, float(torch.nn.functional.softplus(torch.tensor(5.0))) / float(np.log(2))])
+    expected = (weights[:, None] * bag.tokens.weight[10:13]).sum(0) / weights.sum()
+    torch.testing.assert_close(bag(ids)[0], expected)
+
+
+@pytest.mark.parametrize(
+    ("settings", "named"),
+    [
+        ({"method": "mlm"}, "masked language modelling"),
+        ({"method": "simcse", "simcse": {"token_cutoff": 0.5, "mlm_weight": 0.1}}, "masked language modelling"),
+        ({"method": "simcse"}, "simcse.token_cutoff > 0"),
+    ],
+)
+def test_the_bag_refuses_what_needs_context_or_dropout(settings, named):
+    with pytest.raises(ParameterError, match=named):
+        validate(PretrainingParams, "pretraining", {"backbone": "text_bag", **settings})
 
 
 def test_mlm_corrupts_15_percent_of_the_ordinary_tokens_80_10_10():
@@ -143,15 +170,24 @@ def test_token_views_cut_each_batch_to_its_longest_text_and_share_it_out():
     assert len(skipped) == 1 and torch.equal(skipped[0], batches[1])
 
 
-@pytest.mark.parametrize("method", ["mlm", "simcse"])
-def test_each_method_trains_and_its_encoder_embeds(tokenizer, method, tmp_path):
+@pytest.mark.parametrize(
+    ("method", "backbone", "options"),
+    [
+        ("mlm", "text_transformer", {}),
+        ("simcse", "text_transformer", {}),
+        ("simcse", "text_bag", {"token_cutoff": 0.5}),
+    ],
+)
+def test_each_method_trains_and_its_encoder_embeds(tokenizer, method, backbone, options, tmp_path):
     params = PretrainingParams(
         method=method,
-        backbone="text_transformer",
+        backbone=backbone,
         epochs=3,
         batch_size=32,
         warmup_epochs=0.5,
         text_transformer=SMALL,
+        text_bag={"dim": 32},
+        simcse=options,
         checkpoint={"directory": str(tmp_path)},
     )
     ids = encode_texts(tokenizer, SENTENCES)

@@ -30,7 +30,7 @@ BACKBONE_NAMES = ("small_cnn", "resnet18", "resnet50", "vit_tiny", "vit_small")
 VIT_METHODS = ("mae", "beit")
 VIT_BACKBONES = ("vit_tiny", "vit_small")
 
-# Texts (selfsup.text): the methods that train the text Transformer, the datasets they read.
+# Texts (selfsup.text): the methods, the text encoders they train, the datasets they read.
 TEXT_METHOD_NAMES = ("mlm", "simcse")
-TEXT_BACKBONE_NAMES = ("text_transformer",)
+TEXT_BACKBONE_NAMES = ("text_transformer", "text_bag")
 TEXT_DATASETS = ("text_folder", "text_csv", "wordnet")

@@ -25,7 +25,7 @@ from selfsup.config.method_params import (
     VICRegParams,
 )
 from selfsup.config.names import BACKBONE_NAMES, METHOD_NAMES, TEXT_BACKBONE_NAMES, TEXT_METHOD_NAMES
-from selfsup.config.text_params import MLMParams, SimCSEParams, TextTransformerParams, WordPieceParams
+from selfsup.config.text_params import MLMParams, SimCSEParams, TextBagParams, TextTransformerParams, WordPieceParams
 
 
 class DistributedParams(StrictParams):
@@ -97,10 +97,11 @@ class PretrainingParams(StrictParams):
     resnet50: ResNetParams = ResNetParams()
     vit_tiny: ViTParams = ViTParams()
     vit_small: ViTParams = ViTParams()
-    # Texts: the methods, the Transformer, and the WordPiece tokenizer fitted on the training texts.
+    # Texts: the methods, the encoders, and the WordPiece tokenizer fitted on the training texts.
     mlm: MLMParams = MLMParams()
     simcse: SimCSEParams = SimCSEParams()
     text_transformer: TextTransformerParams = TextTransformerParams()
+    text_bag: TextBagParams = TextBagParams()
     wordpiece: WordPieceParams = WordPieceParams()
 
     @field_validator("method")
@@ -112,6 +113,22 @@ class PretrainingParams(StrictParams):
     @classmethod
     def _known_backbone(cls, name: str) -> str:
         return check_known(name, BACKBONE_NAMES + TEXT_BACKBONE_NAMES)
+
+    @model_validator(mode="after")
+    def _text_bag_serves_the_method(self) -> PretrainingParams:
+        if self.backbone != "text_bag":
+            return self
+        if self.method == "mlm" or (self.method == "simcse" and self.simcse.mlm_weight):
+            raise ValueError(
+                "masked language modelling (method mlm, or simcse.mlm_weight > 0) predicts a token from its "
+                "context, which the text_bag encoder does not see: use backbone text_transformer"
+            )
+        if self.method == "simcse" and not self.simcse.token_cutoff:
+            raise ValueError(
+                "simcse on the text_bag encoder needs simcse.token_cutoff > 0: the bag has no dropout, so "
+                "without a cutoff both views of a text would be the same"
+            )
+        return self
 
     @model_validator(mode="after")
     def _batch_splits_over_processes(self) -> PretrainingParams:

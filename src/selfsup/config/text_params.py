@@ -1,4 +1,4 @@
-"""The text methods' and the text Transformer's hyperparameters, under their names in ``pretraining``,
+"""The text methods' and the text encoders' hyperparameters, under their names in ``pretraining``,
 and the WordPiece tokenizer's (``pretraining.wordpiece``)."""
 
 from __future__ import annotations
@@ -30,6 +30,10 @@ class TextTransformerParams(StrictParams):
         if self.dim % self.heads:
             raise ValueError(f"dim={self.dim} must be a multiple of heads={self.heads}")
         return self
+
+
+class TextBagParams(StrictParams):
+    dim: int = Field(1024, ge=8)  # the width of the token embeddings, and of the feature
 
 
 class MLMParams(StrictParams):

@@ -1,7 +1,9 @@
-"""The text encoder: a small Transformer over WordPiece ids, built from torch's own layers, no pretrained weights.
+"""The text encoders, by the name used in ``pretraining.backbone``: a small Transformer over WordPiece ids,
+built from torch's own layers with no pretrained weights, or the bag of token embeddings
+(``selfsup.text.bag``), and how a checkpoint rebuilds either.
 
-Token and learned position embeddings, ``depth`` pre-LayerNorm encoder layers (GELU, dropout),
-a final LayerNorm. The sentence feature is the mean of the non-padding token states
+The Transformer has token and learned position embeddings, ``depth`` pre-LayerNorm encoder layers (GELU, dropout),
+and a final LayerNorm. The sentence feature is the mean of the non-padding token states
 (``pooling: mean``) or the ``[CLS]`` state (``pooling: cls``); ``token_states`` gives every token's,
 for masked language modelling. Padding (id 0) is masked out of attention.
 """
@@ -11,7 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from selfsup.config.text_params import TextTransformerParams
+from selfsup.config.text_params import TextBagParams, TextTransformerParams
+from selfsup.text.bag import TextBag
 from selfsup.text.wordpiece import PAD
 
 
@@ -54,25 +57,32 @@ class TextTransformer(nn.Module):
         return (states * keep).sum(1) / keep.sum(1).clamp_min(1)
 
 
+# Each text backbone: its module and its parameters' schema (``pretraining.<name>``).
+TEXT_BACKBONES: dict[str, tuple[type[nn.Module], type]] = {
+    "text_transformer": (TextTransformer, TextTransformerParams),
+    "text_bag": (TextBag, TextBagParams),
+}
+
+
 def text_encoder_config(vocab_size: int, max_length: int, params) -> dict:
-    """What rebuilds the encoder: the vocabulary size, the length and ``pretraining.text_transformer``."""
+    """What rebuilds the encoder: its backbone, the vocabulary size, the length and ``pretraining.<backbone>``."""
     return {
-        "backbone": "text_transformer",
+        "backbone": params.backbone,
         "vocab_size": vocab_size,
         "max_length": max_length,
-        "backbone_params": params.text_transformer.model_dump(mode="json"),
+        "backbone_params": getattr(params, params.backbone).model_dump(mode="json"),
     }
 
 
-def build_text_encoder(config: dict) -> TextTransformer:
-    params = TextTransformerParams(**config["backbone_params"])
-    return TextTransformer(config["vocab_size"], config["max_length"], params)
+def build_text_encoder(config: dict) -> nn.Module:
+    module, schema = TEXT_BACKBONES[config["backbone"]]
+    return module(config["vocab_size"], config["max_length"], schema(**config["backbone_params"]))
 
 
-def text_encoder_from_checkpoint(checkpoint: dict) -> TextTransformer:
+def text_encoder_from_checkpoint(checkpoint: dict) -> nn.Module:
     """The trained encoder of a text run's ``encoder`` checkpoint, in eval mode on the CPU."""
     config = checkpoint.get("config", {})
-    if config.get("backbone") != "text_transformer":
+    if config.get("backbone") not in TEXT_BACKBONES:
         raise ValueError(
             f"not a text encoder checkpoint: backbone {config.get('backbone')!r}; run the text pretraining first"
         )
@@ -81,7 +91,7 @@ def text_encoder_from_checkpoint(checkpoint: dict) -> TextTransformer:
     return encoder.eval()
 
 
-def random_text_encoder(config: dict, seed: int) -> TextTransformer:
+def random_text_encoder(config: dict, seed: int) -> nn.Module:
     """An untrained encoder of the same architecture, reproducible by seed: the random-init baseline."""
     torch.manual_seed(seed)
     return build_text_encoder(config).eval()

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from torch import nn
 from tqdm.auto import tqdm
 
-from selfsup.text.encoder import TextTransformer
 from selfsup.text.wordpiece import PAD
 
 
 @torch.inference_mode()
 def embed_token_ids(
-    encoders: list[TextTransformer],
+    encoders: list[nn.Module],
     ids: np.ndarray,
     batch_size: int = 512,
     device: str | torch.device = "cpu",

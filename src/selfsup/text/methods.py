@@ -17,12 +17,7 @@ from selfsup.losses import nt_xent
 from selfsup.methods.base import Method
 from selfsup.models import ProjectionHead
 from selfsup.text.encoder import TextTransformer
-from selfsup.text.wordpiece import CLS, MASK, PAD, SEP, SPECIAL_TOKENS
-
-
-def ordinary_tokens(ids: torch.Tensor) -> torch.Tensor:
-    """Where ``ids`` holds a token of the text itself: not [CLS], [SEP] or padding."""
-    return (ids != PAD) & (ids != CLS) & (ids != SEP)
+from selfsup.text.wordpiece import MASK, PAD, SPECIAL_TOKENS, ordinary_tokens
 
 
 def choose_tokens(ids: torch.Tensor, ratio: float) -> torch.Tensor:
@@ -90,13 +85,14 @@ class MLM(Method):
 class SimCSE(Method):
     """Unsupervised SimCSE (Gao et al., 2021): a text and itself, through two dropout masks, are the positive
     pair; the other texts of the batch the negatives (NT-Xent). With ``token_cutoff`` each view also loses
-    its own random share of the tokens (ConSERT, Yan et al., 2021); with ``mlm_weight`` the first view is
-    corrupted as for MLM (``pretraining.mlm``) and predicting its chosen tokens joins the loss at that
-    weight (the SimCSE paper's auxiliary objective)."""
+    its own random share of the tokens (ConSERT, Yan et al., 2021), the only difference between the views
+    on the ``text_bag`` encoder, which has no dropout; with ``mlm_weight`` the first view is corrupted as
+    for MLM (``pretraining.mlm``) and predicting its chosen tokens joins the loss at that weight (the
+    SimCSE paper's auxiliary objective, Transformer only)."""
 
     n_views = 2
 
-    def __init__(self, encoder: TextTransformer, params: PretrainingParams):
+    def __init__(self, encoder: nn.Module, params: PretrainingParams):
         super().__init__(encoder)
         own = params.simcse
         self.temperature, self.token_cutoff, self.mlm_weight = own.temperature, own.token_cutoff, own.mlm_weight

@@ -1,4 +1,4 @@
-"""Pretraining on texts: a text method on the Transformer, trained by the images' trainer (``selfsup.train``)."""
+"""Pretraining on texts: a text method on a text encoder, trained by the images' trainer (``selfsup.train``)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from selfsup.train import TrainResult, pretrain
 
 
 def text_model(views: TokenViews, params: PretrainingParams, codebook: np.ndarray) -> tuple[Method, dict]:
-    """``pretraining.method`` (``mlm`` or ``simcse``) on a Transformer sized for the vocabulary and length."""
+    """``pretraining.method`` (``mlm`` or ``simcse``) on ``pretraining.backbone`` (the Transformer or the bag),
+    sized for the vocabulary and length."""
     config = text_encoder_config(views.vocab_size, views.view_shape[2], params)
     method_class = TEXT_METHODS[params.method]
     return method_class(build_text_encoder(config), params), config

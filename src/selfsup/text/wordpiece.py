@@ -26,6 +26,11 @@ SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 PAD, UNK, CLS, SEP, MASK = range(len(SPECIAL_TOKENS))  # their ids: the trainer puts them first, in this order
 
 
+def ordinary_tokens(ids):
+    """Where the (B, L) tensor ``ids`` holds a token of the text itself: not [CLS], [SEP] or padding."""
+    return (ids != PAD) & (ids != CLS) & (ids != SEP)
+
+
 def _tokenizers():
     try:
         import tokenizers
