@@ -3,7 +3,7 @@
 Each WordPiece token has a learned embedding and a learned positive weight (1 for every token at
 the start), so training can learn which words identify a text, as IDF weights do by counting. Only
 the text's own tokens count ([CLS], [SEP] and padding do not). Untrained, the feature is a random
-projection of the text's token counts; trained contrastively on two random halves of each text
+projection of the text's token counts; trained contrastively on two random subsets of each text's tokens
 (SimCSE with ``token_cutoff``), tokens that occur in the same texts move together. It has no
 context and no dropout: masked language modelling needs ``text_transformer``.
 """
