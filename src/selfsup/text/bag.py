@@ -22,8 +22,9 @@ from selfsup.text.wordpiece import PAD, ordinary_tokens
 
 class TextBag(nn.Module):
     def __init__(self, vocab_size: int, max_length: int, params: TextBagParams):
+        # max_length is unused (a bag has no positions): the text encoders share one constructor.
         super().__init__()
-        self.vocab_size, self.max_length = vocab_size, max_length
+        self.vocab_size = vocab_size
         self.feature_dim = params.dim
         self.tokens = nn.EmbeddingBag(vocab_size, params.dim, mode="sum", padding_idx=PAD)
         nn.init.normal_(self.tokens.weight, std=params.dim**-0.5)

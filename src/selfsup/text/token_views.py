@@ -3,8 +3,8 @@
 It serves the trainer's part of ``selfsup.data.training_views.TrainingViews``: a batch is the
 (B, V, L) ids of B texts, the same ids for each of the V views (what makes views differ, SimCSE's
 dropout and token cutoff or MLM's masks, is drawn in the method), cut to the longest text of the
-batch. The epoch's order comes from the batch-order generator and each rank takes its share of every global batch,
-as for images, so budgets, checkpoints, resume and several processes work the same.
+batch. The epoch's order comes from the batch-order generator and each rank takes its share of
+every global batch, as for images, so budgets, checkpoints, resume and several processes work the same.
 """
 
 from __future__ import annotations
