@@ -446,6 +446,7 @@ def test_kedro_run_with_a_bad_parameter_prints_one_line_and_writes_nothing(proje
     assert data_files(project_copy) == []
 
 
+@pytest.mark.slow  # ~12 s: a kedro process; the check runs in-process above, the one-line answer in the run above
 def test_kedro_run_of_mae_on_the_default_cnn_stops_before_the_first_node(project_copy):
     result = kedro_run(project_copy, "--params", "pretraining.method=mae")
     assert result.returncode == 2, result.stderr[-2000:]
@@ -455,6 +456,7 @@ def test_kedro_run_of_mae_on_the_default_cnn_stops_before_the_first_node(project
     assert data_files(project_copy) == []
 
 
+@pytest.mark.slow  # ~11 s: as above
 def test_kedro_run_with_local_crops_larger_than_the_views_stops_before_the_first_node(project_copy):
     params = "pretraining.method=dino,pretraining.dino.local_crops=2,pretraining.dino.local_crop_size=[12,12]"
     result = kedro_run(project_copy, "--params", params)
@@ -542,6 +544,7 @@ def test_bad_detection_input_is_refused_before_any_work(tmp_path, case):
         validate_run(detection_case(tmp_path, case), {"detection", "augmentation"})
 
 
+@pytest.mark.slow  # ~11 s: a kedro process; the check is tested in-process in the detection cases above
 def test_kedro_run_detection_with_a_box_outside_its_image_stops_before_the_first_node(project_copy, tmp_path):
     pytest.importorskip("pycocotools", reason="needs the detection extra: pip install -e '.[detection]'")
     detection = detection_case(tmp_path, BAD_DETECTION_INPUTS["box outside its image"])["detection"]
