@@ -1,4 +1,5 @@
-"""The TF-IDF baseline row: its sparse kNN is the protocol's kNN, and the row has the protocol's keys."""
+"""The TF-IDF baseline row: its sparse kNN is the protocol's kNN, its probe the protocol's probe, and the
+row has the protocol's keys."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import scipy.sparse as sp
 
 from selfsup.config import EvaluationParams
 from selfsup.evaluate import knn_predictions
-from selfsup.text.tfidf import sparse_knn_predictions, tfidf_row, tfidf_unlabelled_row
+from selfsup.probe import fit_linear_probe
+from selfsup.text.tfidf import fit_sparse_probe, sparse_knn_predictions, tfidf_row, tfidf_unlabelled_row
 from tests.text_data import topic_sentences
 
 
@@ -22,6 +24,24 @@ def test_the_sparse_knn_predicts_what_the_protocols_knn_predicts():
     got = sparse_knn_predictions(sparse[:200], labels[:200], sparse[200:], (1, 7, 50), chunk=32)
     for k in (1, 7, 50):
         assert np.mean(got[k] == expected[k]) >= 0.99  # ties between equal distances may break apart
+
+
+def test_the_sparse_probe_is_the_protocols_probe_on_the_same_rows():
+    """Standardised without centring (the matrix stays sparse): the same classifier as the protocol's
+    probe, which centres, since the unpenalised intercepts absorb the column means."""
+    rng = np.random.default_rng(0)
+    dense = rng.random((400, 40)) * (rng.random((400, 40)) < 0.3)
+    labels = (dense[:, :4].argmax(1) + (rng.random(400) < 0.2) * rng.integers(0, 4, 400)) % 4
+    dense[dense.sum(1) == 0, 0] = 1.0
+    dense /= np.linalg.norm(dense, axis=1, keepdims=True)
+    sparse = sp.csr_matrix(dense)
+    theirs = fit_sparse_probe(sparse[:300], labels[:300], max_iter=1000)
+    ours = fit_linear_probe(dense[:300], labels[:300], tolerance=1e-5)
+    weights = ours.weights.numpy()
+    assert np.linalg.norm(weights - theirs[-1].coef_) <= 0.01 * np.linalg.norm(theirs[-1].coef_)
+    assert np.mean(theirs.predict(sparse[300:]) == ours.predict(dense[300:])) >= 0.98
+    unscaled = fit_sparse_probe(sparse[:300] * 10.0, labels[:300], max_iter=1000)  # standardised: scale-free
+    assert np.allclose(unscaled[-1].coef_, theirs[-1].coef_, rtol=1e-3, atol=1e-4)
 
 
 def test_the_tfidf_row_separates_distinct_topics_and_has_the_protocols_keys():
