@@ -446,7 +446,7 @@ def test_kedro_run_with_a_bad_parameter_prints_one_line_and_writes_nothing(proje
     assert data_files(project_copy) == []
 
 
-@pytest.mark.slow  # ~12 s: a kedro process; the check runs in-process above, the one-line answer in the run above
+@pytest.mark.slow  # ~12 s: a kedro process; the check is tested in-process above, the one-line answer just above
 def test_kedro_run_of_mae_on_the_default_cnn_stops_before_the_first_node(project_copy):
     result = kedro_run(project_copy, "--params", "pretraining.method=mae")
     assert result.returncode == 2, result.stderr[-2000:]

@@ -40,8 +40,8 @@ def test_the_sparse_probe_is_the_protocols_probe_on_the_same_rows():
     weights = ours.weights.numpy()
     assert np.linalg.norm(weights - theirs[-1].coef_) <= 0.01 * np.linalg.norm(theirs[-1].coef_)
     assert np.mean(theirs.predict(sparse[300:]) == ours.predict(dense[300:])) >= 0.98
-    unscaled = fit_sparse_probe(sparse[:300] * 10.0, labels[:300], max_iter=1000)  # standardised: scale-free
-    assert np.allclose(unscaled[-1].coef_, theirs[-1].coef_, rtol=1e-3, atol=1e-4)
+    tenfold = fit_sparse_probe(sparse[:300] * 10.0, labels[:300], max_iter=1000)  # standardised: scale-free
+    assert np.allclose(tenfold[-1].coef_, theirs[-1].coef_, rtol=1e-3, atol=1e-4)
 
 
 def test_the_tfidf_row_separates_distinct_topics_and_has_the_protocols_keys():
